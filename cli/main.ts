@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// The nodepool command line: thin faces over Temporal queries, signals and updates (and a few local tools).
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { commands } from './commands/index.ts';
+import { CliError } from './errors.ts';
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const parser = yargs(argv)
+    .scriptName('nodepool')
+    .option('config', {
+      alias: 'c',
+      type: 'string',
+      describe: 'path to nodepool.yaml',
+      default: process.env.NODEPOOL_CONFIG ?? '/etc/nodepool/nodepool.yaml',
+    })
+    .command(commands)
+    .demandCommand(1, 'Name a command; `nodepool --help` lists them.')
+    .strict()
+    .recommendCommands()
+    .help()
+    .fail((msg, err, y) => {
+      if (err instanceof CliError) {
+        process.stderr.write(`nodepool: ${err.message}\n`);
+        exitCode = err.exitCode;
+        return;
+      }
+      if (err) throw err;
+      process.stderr.write(`${y.help()}\n\nnodepool: ${msg}\n`);
+      exitCode = 2;
+    })
+    .exitProcess(false);
+  try {
+    await parser.parseAsync();
+  } catch (err) {
+    if (err instanceof CliError) {
+      process.stderr.write(`nodepool: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`nodepool: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+  return exitCode || (process.exitCode as number | undefined) || 0;
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(hideBin(process.argv));
+}

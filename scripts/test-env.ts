@@ -1,0 +1,117 @@
+// The one test entry point: brings up a real PostgreSQL database and ONE real Temporal dev server,
+// hands their addresses to node's test runner through the environment, and tears both down afterwards.
+// Tests isolate themselves by task queue, workflow IDs and (where they need it) their own database.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import pg from 'pg';
+import { ROOT, ensureDebianCommands, ensurePip, ensurePostgres, ensureTemporalCli, log } from './tools.ts';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      if (addr === null || typeof addr === 'string') return reject(new Error('no port'));
+      srv.close(() => resolve(addr.port));
+    });
+  });
+}
+
+async function createDatabase(adminUrl: string, name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function dropDatabase(adminUrl: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function startTemporal(
+  cli: string,
+  logDir: string,
+): Promise<{ proc: ChildProcess; address: string; ui: string }> {
+  const port = await freePort();
+  const uiPort = await freePort();
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort)];
+  args.push('--log-level', 'warn');
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  const out = openSync(join(logDir, 'temporal.log'), 'w');
+  const proc = spawn(cli, args, { stdio: ['ignore', out, out], detached: false });
+  const address = `127.0.0.1:${port}`;
+  const { Connection } = await import('@temporalio/client');
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null)
+      throw new Error(`temporal server exited with ${proc.exitCode}; see ${logDir}/temporal.log`);
+    try {
+      const conn = await Connection.connect({ address, connectTimeout: 1000 });
+      await conn.workflowService.getSystemInfo({});
+      await conn.close();
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`temporal server not ready at ${address}: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  return { proc, address, ui: `http://127.0.0.1:${uiPort}` };
+}
+
+async function main(): Promise<number> {
+  const logDir = join(ROOT, '.tmp', 'test-run');
+  mkdirSync(logDir, { recursive: true });
+  // Image tools judged by software we did not write: qemu-img and libvhdi's vhdiinfo.
+  ensureDebianCommands({ 'qemu-img': 'qemu-utils', vhdiinfo: 'libvhdi-utils' });
+  const temporalCli = ensureTemporalCli();
+  // The official OpenStack clients judge the simulator's fidelity; test-only venv.
+  const openstack = ensurePip(['openstacksdk==4.22.0', 'python-openstackclient==10.5.0'], 'openstack');
+
+  const adminUrl = ensurePostgres();
+  const dbName = `nodepool_test_${process.pid}_${Date.now()}`;
+  const databaseUrl = await createDatabase(adminUrl, dbName);
+  log(`fresh database ${dbName}`);
+  const temporal = await startTemporal(temporalCli, logDir);
+  log(`temporal dev server ${temporal.address}, Web UI ${temporal.ui}`);
+
+  const files = process.argv.slice(2);
+  const patterns = files.length > 0 ? files : ['test/**/*.test.ts'];
+  const env = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    NODEPOOL_PG_ADMIN_URL: adminUrl,
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_UI_URL: temporal.ui,
+    TEMPORAL_CLI: temporalCli,
+    OPENSTACK_CLI: openstack,
+  };
+  const concurrency = process.env.TEST_CONCURRENCY ?? '2';
+  const runner = spawn(
+    process.execPath,
+    ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', '--test-timeout=600000', ...patterns],
+    { stdio: 'inherit', env, cwd: ROOT },
+  );
+  const code: number = await new Promise((resolve) => runner.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))));
+
+  temporal.proc.kill('SIGTERM');
+  await dropDatabase(adminUrl, dbName).catch((err: Error) => log(`could not drop ${dbName}: ${err.message}`));
+  return code;
+}
+
+process.exitCode = await main();
