@@ -1,0 +1,35 @@
+import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { ImageBuild } from './image-build.ts';
+
+export const IMAGE_UPLOAD_STATES = ['building', 'uploading', 'ready', 'failed', 'deleting', 'deleted'] as const;
+export type ImageUploadState = (typeof IMAGE_UPLOAD_STATES)[number];
+
+/** A build's image in one provider; the `id` is the short integer operators type (`image-delete 168696`). */
+export const ImageUpload = defineEntity({
+  name: 'ImageUpload',
+  tableName: 'image_upload',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    provider: p.string().length(255),
+    image: p.string().length(255),
+    build: () => p.manyToOne(ImageBuild).deleteRule('cascade'),
+    /** The name the image has in the cloud, e.g. devstack-precise-1394514268. */
+    hostname: p.string().length(255),
+    version: p.bigint('number'),
+    format: p.string().length(16),
+    externalId: p.string().length(255).nullable(),
+    /** For snapshot builds: the server the image was taken from. */
+    serverId: p.string().length(255).nullable(),
+    state: p.enum(IMAGE_UPLOAD_STATES).default('building'),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    updatedAt: p
+      .datetime()
+      .onCreate(() => new Date())
+      .onUpdate(() => new Date()),
+    stateChangedAt: p.datetime().onCreate(() => new Date()),
+    rowVersion: p.integer().version(),
+  },
+  uniques: [{ properties: ['build', 'provider'], name: 'image_upload_build_provider_unique' }],
+  indexes: [{ properties: ['image', 'provider', 'state'], name: 'image_upload_image_provider_state_index' }],
+});
+export type ImageUpload = InferEntity<typeof ImageUpload>;

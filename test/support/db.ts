@@ -1,0 +1,41 @@
+// A fresh PostgreSQL database per caller on the real server the test harness started.
+import pg from 'pg';
+
+function adminUrl(): string {
+  const url = process.env.NODEPOOL_PG_ADMIN_URL;
+  if (!url) throw new Error('NODEPOOL_PG_ADMIN_URL is not set: run tests through `npm test` (scripts/test-env.ts)');
+  return url;
+}
+
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+let counter = 0;
+
+export async function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
+  const name = `${prefix}_${process.pid}_${Date.now()}_${counter++}`.toLowerCase();
+  const admin = adminUrl();
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
