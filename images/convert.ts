@@ -1,0 +1,272 @@
+// One entry point for turning a build's raw image into an upload format. It picks the converter
+// (qemu-img for qcow2/raw; vhd-util or the built-in writer for vhd), works under a temporary name
+// beside the output and renames only a finished file into place, so no caller ever sees half an image,
+// and the build's raw file is never modified.
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { access, constants, copyFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { ImageConvertError } from './errors.ts';
+import { locateVhdUtil, requireQemuImg, requireVhdUtil } from './tools.ts';
+import { MAX_VIRTUAL_SIZE, SECTOR_SIZE } from './vhd-format.ts';
+import { writeDynamicVhd } from './vhd-writer.ts';
+
+export const IMAGE_FORMATS = ['vhd', 'qcow2', 'raw'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+export const VHD_CONVERTER_CHOICES = ['auto', 'builtin', 'vhd-util'] as const;
+export type VhdConverterChoice = (typeof VHD_CONVERTER_CHOICES)[number];
+export type ConverterName = 'qemu-img' | 'vhd-util' | 'builtin';
+
+export interface ConvertProgress {
+  /** copy: vhd-util's private copy of the raw; convert: the conversion itself; checksum: hashing the result. */
+  phase: 'copy' | 'convert' | 'checksum';
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface ConvertImageOptions {
+  input: string;
+  output: string;
+  format: ImageFormat;
+  /** Only matters for vhd. */
+  converter?: VhdConverterChoice;
+  vhdUtilPath?: string | undefined;
+  qemuImgPath?: string | undefined;
+  /** Named in errors about missing tools. */
+  provider?: string | undefined;
+  onProgress?: (p: ConvertProgress) => void;
+  signal?: AbortSignal;
+  /** Receives what external tools print, line by line (the build log). */
+  log?: (line: string) => void;
+  /** PATH to search for tools; the process's PATH by default. */
+  pathList?: string | undefined;
+}
+
+export interface ConvertedImage {
+  path: string;
+  format: ImageFormat;
+  converter: ConverterName;
+  size: number;
+  sha256: string;
+}
+
+async function checkInput(input: string, format: ImageFormat): Promise<number> {
+  let st;
+  try {
+    st = await stat(input);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ImageConvertError(
+      'bad-input',
+      code === 'ENOENT'
+        ? `input image ${input} does not exist; check the build produced it`
+        : `cannot stat input image ${input}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  if (!st.isFile())
+    throw new ImageConvertError(
+      'bad-input',
+      `input image ${input} is not a regular file; give the path of a raw image`,
+    );
+  try {
+    await access(input, constants.R_OK);
+  } catch (err) {
+    throw new ImageConvertError('bad-input', `input image ${input} is not readable: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (st.size === 0)
+    throw new ImageConvertError('bad-input', `input image ${input} is empty (0 bytes); the build produced no image`);
+  // Disks are whole sectors; a raw image that is not is almost surely a cut-short copy, and padding it
+  // silently would hide that. An operator who means it can pad with `truncate -s %512`.
+  if (st.size % SECTOR_SIZE !== 0)
+    throw new ImageConvertError(
+      'bad-input',
+      `input image ${input} is ${st.size} bytes, not a whole number of 512-byte sectors, so it is probably ` +
+        `truncated. Rebuild it, or pad it deliberately with: truncate -s %512 ${input}`,
+    );
+  if (format === 'vhd' && st.size > MAX_VIRTUAL_SIZE)
+    throw new ImageConvertError(
+      'bad-input',
+      `input image ${input} is ${st.size} bytes; VHD cannot hold more than 2040 GiB (${MAX_VIRTUAL_SIZE} bytes)`,
+    );
+  return st.size;
+}
+
+async function checkOutput(input: string, output: string): Promise<void> {
+  if (resolve(input) === resolve(output))
+    throw new ImageConvertError('bad-output', `output ${output} is the input image; name a different output file`);
+  const dir = dirname(resolve(output));
+  try {
+    if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
+    await access(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    throw new ImageConvertError(
+      'bad-output',
+      `cannot write ${output}: its directory ${dir} is missing or not writable (${(err as Error).message})`,
+      { cause: err },
+    );
+  }
+  const existing = await stat(output).catch(() => undefined);
+  if (existing?.isDirectory())
+    throw new ImageConvertError('bad-output', `output ${output} is a directory; name a file inside it`);
+}
+
+function temporaryBeside(output: string, tag: string): string {
+  return join(dirname(resolve(output)), `.${basename(output)}.${tag}-${randomBytes(4).toString('hex')}`);
+}
+
+/** Runs a tool, sending its output lines to `log`; `onOutput` sees raw chunks (qemu-img -p progress). */
+function runTool(
+  cmd: string,
+  args: string[],
+  opts: { signal?: AbortSignal; log?: (line: string) => void; onStdout?: (chunk: string) => void },
+): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    opts.signal?.throwIfAborted();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail: string[] = [];
+    const emit = (text: string): void => {
+      for (const line of text.split(/[\r\n]+/)) {
+        const l = line.trim();
+        if (!l) continue;
+        tail.push(l);
+        if (tail.length > 20) tail.shift();
+        opts.log?.(`${basename(cmd)}: ${l}`);
+      }
+    };
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (opts.onStdout ? opts.onStdout(d) : emit(d)));
+    child.stderr.setEncoding('utf8').on('data', emit);
+    const onAbort = (): void => void child.kill('SIGTERM');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (err) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      reject(new ImageConvertError('tool-missing', `cannot run ${cmd}: ${err.message}`, { cause: err }));
+    });
+    child.on('close', (code, sig) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (opts.signal?.aborted) return reject(opts.signal.reason as Error);
+      if (code === 0) return resolvePromise();
+      reject(
+        new ImageConvertError(
+          'tool-failed',
+          `${cmd} ${args.join(' ')} failed (${sig ? `signal ${sig}` : `exit ${code}`}): ${tail.join(' | ') || 'no output'}`,
+        ),
+      );
+    });
+  });
+}
+
+async function withQemuImg(opts: ConvertImageOptions, size: number, tmp: string): Promise<void> {
+  const qemuImg = requireQemuImg({
+    configuredPath: opts.qemuImgPath,
+    provider: opts.provider,
+    pathList: opts.pathList,
+  });
+  // As diskimage-builder does: qemu-img convert -f raw -O <format>; -p for progress we can heartbeat.
+  await runTool(qemuImg, ['convert', '-p', '-f', 'raw', '-O', opts.format, opts.input, tmp], {
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+    onStdout: (chunk) => {
+      const matches = [...chunk.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)];
+      const last = matches.at(-1);
+      if (last)
+        opts.onProgress?.({
+          phase: 'convert',
+          bytesDone: Math.round((Number(last[1]) / 100) * size),
+          bytesTotal: size,
+        });
+    },
+  });
+}
+
+async function withVhdUtil(opts: ConvertImageOptions, vhdUtil: string, size: number, tmp: string): Promise<void> {
+  // vhd-util converts in place and leaves a .bak; it must never touch the build's raw file.
+  const intermediate = temporaryBeside(opts.output, 'intermediate');
+  const toolOpts = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.log ? { log: opts.log } : {}) };
+  try {
+    opts.onProgress?.({ phase: 'copy', bytesDone: 0, bytesTotal: size });
+    await copyFile(opts.input, intermediate, constants.COPYFILE_FICLONE);
+    opts.signal?.throwIfAborted();
+    opts.onProgress?.({ phase: 'convert', bytesDone: 0, bytesTotal: size });
+    // diskimage-builder's two steps: raw (0) to fixed (1) in place, then fixed (1) to dynamic (2).
+    await runTool(vhdUtil, ['convert', '-s', '0', '-t', '1', '-i', intermediate, '-o', intermediate], toolOpts);
+    await runTool(vhdUtil, ['convert', '-s', '1', '-t', '2', '-i', intermediate, '-o', tmp], toolOpts);
+    opts.onProgress?.({ phase: 'convert', bytesDone: size, bytesTotal: size });
+  } finally {
+    await rm(intermediate, { force: true });
+    await rm(`${intermediate}.bak`, { force: true });
+  }
+}
+
+async function sha256Of(path: string, opts: ConvertImageOptions): Promise<{ size: number; sha256: string }> {
+  const size = (await stat(path)).size;
+  const hash = createHash('sha256');
+  let done = 0;
+  const stream = createReadStream(path, {
+    highWaterMark: 1024 * 1024,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  for await (const chunk of stream) {
+    hash.update(chunk as Buffer);
+    done += (chunk as Buffer).length;
+    opts.onProgress?.({ phase: 'checksum', bytesDone: done, bytesTotal: size });
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+/** Which converter would run for these options, without running it; throws when a forced tool is missing. */
+export function chooseConverter(
+  opts: Pick<ConvertImageOptions, 'format' | 'converter' | 'vhdUtilPath' | 'provider' | 'pathList'>,
+): {
+  converter: ConverterName;
+  vhdUtil?: string;
+} {
+  if (opts.format !== 'vhd') return { converter: 'qemu-img' };
+  const choice = opts.converter ?? 'auto';
+  const lookup = { configuredPath: opts.vhdUtilPath, provider: opts.provider, pathList: opts.pathList };
+  if (choice === 'builtin') return { converter: 'builtin' };
+  if (choice === 'vhd-util') return { converter: 'vhd-util', vhdUtil: requireVhdUtil(lookup) };
+  const found = locateVhdUtil(lookup);
+  return found ? { converter: 'vhd-util', vhdUtil: found } : { converter: 'builtin' };
+}
+
+export async function convertImage(opts: ConvertImageOptions): Promise<ConvertedImage> {
+  if (!IMAGE_FORMATS.includes(opts.format))
+    throw new ImageConvertError('bad-input', `unknown image format ${String(opts.format)}; use vhd, qcow2 or raw`);
+  const size = await checkInput(opts.input, opts.format);
+  await checkOutput(opts.input, opts.output);
+  const chosen = chooseConverter(opts);
+  opts.signal?.throwIfAborted();
+
+  const tmp = temporaryBeside(opts.output, 'partial');
+  try {
+    if (chosen.converter === 'builtin') {
+      await writeDynamicVhd({
+        input: opts.input,
+        output: tmp,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onProgress: (p) => opts.onProgress?.({ phase: 'convert', ...p }),
+      });
+    } else if (chosen.converter === 'vhd-util') {
+      await withVhdUtil(opts, chosen.vhdUtil as string, size, tmp);
+    } else {
+      await withQemuImg(opts, size, tmp);
+    }
+    opts.signal?.throwIfAborted();
+    const { size: outSize, sha256 } = await sha256Of(tmp, opts);
+    opts.signal?.throwIfAborted();
+    await rename(tmp, opts.output);
+    return { path: opts.output, format: opts.format, converter: chosen.converter, size: outSize, sha256 };
+  } catch (err) {
+    await rm(tmp, { force: true });
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    if (err instanceof ImageConvertError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EACCES' || e.code === 'EROFS')
+      throw new ImageConvertError('bad-output', `cannot write ${opts.output}: ${e.message}`, { cause: err });
+    throw err;
+  }
+}

@@ -1,0 +1,134 @@
+// The built-in raw → dynamic VHD converter: one sequential pass over the raw image with a single
+// block-sized buffer, so memory stays flat whatever the image size. Blocks that are all zeros stay
+// unallocated (vhd-util allocates every block), which reads back identically and uploads faster.
+import { open, type FileHandle } from 'node:fs/promises';
+import {
+  BLOCK_BITMAP_SIZE,
+  DISK_TYPE_DYNAMIC,
+  FOOTER_SIZE,
+  SECTOR_SIZE,
+  VHD_BLOCK_SIZE,
+  dynamicLayout,
+  encodeBatmapHeader,
+  encodeDynamicHeader,
+  encodeFooter,
+  setBitMsbFirst,
+} from './vhd-format.ts';
+import { ImageConvertError } from './errors.ts';
+
+export interface VhdWriteProgress {
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface WriteDynamicVhdOptions {
+  /** A raw disk image whose size is a whole number of sectors. */
+  input: string;
+  /** Created exclusively; the caller owns renaming it into place and removing it on failure. */
+  output: string;
+  onProgress?: (p: VhdWriteProgress) => void;
+  signal?: AbortSignal;
+  /** Fixed for reproducible tests; a fresh random UUID and the current time otherwise. */
+  uuid?: Buffer;
+  timestamp?: Date;
+}
+
+export interface VhdWriteResult {
+  virtualSize: number;
+  totalBlocks: number;
+  allocatedBlocks: number;
+}
+
+const ZERO_BLOCK = Buffer.alloc(VHD_BLOCK_SIZE);
+/** Every sector of an allocated block is marked present, so tapdisk's batmap can say "fully allocated". */
+const FULL_BITMAP = Buffer.alloc(BLOCK_BITMAP_SIZE, 0xff);
+/** BAT entries are 32-bit sector numbers. */
+const MAX_BAT_SECTOR = 0xfffffffe;
+
+async function readFully(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<number> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
+
+async function writeFully(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+export async function writeDynamicVhd(opts: WriteDynamicVhdOptions): Promise<VhdWriteResult> {
+  const { input, output, signal } = opts;
+  const src = await open(input, 'r');
+  try {
+    const rawSize = (await src.stat()).size;
+    if (rawSize === 0 || rawSize % SECTOR_SIZE !== 0)
+      throw new ImageConvertError('bad-input', `${input}: size ${rawSize} is not a positive multiple of 512 bytes`);
+    const layout = dynamicLayout(rawSize);
+    const bat = Buffer.alloc(layout.batBytes);
+    bat.fill(0xff, 0, layout.maxTableEntries * 4);
+    const batmap = Buffer.alloc(layout.batmapBytes);
+    const block = Buffer.alloc(VHD_BLOCK_SIZE);
+
+    const dst = await open(output, 'wx');
+    try {
+      let next = layout.firstBlockOffset;
+      let end = layout.firstBlockOffset;
+      let allocated = 0;
+      for (let i = 0; i < layout.maxTableEntries; i++) {
+        signal?.throwIfAborted();
+        const position = i * VHD_BLOCK_SIZE;
+        const want = Math.min(VHD_BLOCK_SIZE, rawSize - position);
+        const got = await readFully(src, block, want, position);
+        if (got < want)
+          throw new ImageConvertError(
+            'bad-input',
+            `${input}: ended at byte ${position + got} while converting, but it was ${rawSize} bytes when the ` +
+              `conversion started; something truncated it. Rebuild the image and convert it again.`,
+          );
+        // The last block of a disk that is not a whole number of blocks is zero-padded on disk.
+        if (want < VHD_BLOCK_SIZE) block.fill(0, want);
+        if (!block.equals(ZERO_BLOCK)) {
+          const sector = next / SECTOR_SIZE;
+          if (sector > MAX_BAT_SECTOR) throw new RangeError(`${output}: block offset beyond 32-bit sectors`);
+          await writeFully(dst, FULL_BITMAP, next);
+          await writeFully(dst, block, next + BLOCK_BITMAP_SIZE);
+          bat.writeUInt32BE(sector, i * 4);
+          setBitMsbFirst(batmap, i);
+          allocated++;
+          end = next + BLOCK_BITMAP_SIZE + VHD_BLOCK_SIZE;
+          next += layout.blockStride;
+        }
+        opts.onProgress?.({ bytesDone: position + want, bytesTotal: rawSize });
+      }
+      signal?.throwIfAborted();
+      // With no block allocated the footer follows the batmap directly.
+      if (allocated === 0) end = layout.batmapOffset + layout.batmapBytes;
+
+      const footer = encodeFooter({
+        currentSize: rawSize,
+        diskType: DISK_TYPE_DYNAMIC,
+        ...(opts.uuid ? { uuid: opts.uuid } : {}),
+        ...(opts.timestamp ? { timestamp: opts.timestamp } : {}),
+      });
+      await writeFully(dst, footer, 0);
+      await writeFully(dst, encodeDynamicHeader(layout.maxTableEntries), FOOTER_SIZE);
+      await writeFully(dst, bat, layout.batOffset);
+      await writeFully(dst, encodeBatmapHeader(layout, batmap), layout.batmapHeaderOffset);
+      await writeFully(dst, batmap, layout.batmapOffset);
+      await writeFully(dst, footer, end);
+      await dst.sync();
+      return { virtualSize: rawSize, totalBlocks: layout.maxTableEntries, allocatedBlocks: allocated };
+    } finally {
+      await dst.close();
+    }
+  } finally {
+    await src.close();
+  }
+}
