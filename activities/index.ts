@@ -1,0 +1,16 @@
+// All activities the worker registers, built from the worker's dependencies (database, config).
+// Workflows import only the type of this module, through proxyActivities.
+import type { Orm } from '../db/orm.ts';
+import { healthActivities } from './health.ts';
+
+export interface ActivityDeps {
+  orm: Orm;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...healthActivities(deps.orm),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

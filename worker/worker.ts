@@ -1,0 +1,26 @@
+// Builds a Temporal worker for nodepool's task queue. Used by worker/main.ts and by tests, so tests run
+// exactly the worker operators run.
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities/index.ts';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface NodepoolWorkerOptions extends ActivityDeps {
+  connection: NativeConnection;
+  namespace?: string;
+  taskQueue: string;
+  /** Extra worker options, e.g. a prebuilt workflowBundle or tighter concurrency for tests. */
+  overrides?: Partial<WorkerOptions>;
+}
+
+export async function createNodepoolWorker(opts: NodepoolWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace ?? 'default',
+    taskQueue: opts.taskQueue,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: createActivities({ orm: opts.orm }),
+    ...opts.overrides,
+  });
+}
