@@ -27,18 +27,18 @@ export default tseslint.config(
     // Workflow code runs in Temporal's deterministic sandbox: no I/O, no clocks, no randomness.
     files: ['workflows/**/*.ts'],
     rules: {
-      'no-restricted-imports': [
+      '@typescript-eslint/no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['node:*', 'fs', 'path', 'http', 'https', 'child_process'], message: 'workflows must not do I/O' },
             {
-              group: ['**/activities/*', '!**/activities/index.ts'],
-              message: 'import activity types only, via proxyActivities',
+              group: ['node:*', 'fs', 'path', 'http', 'https', 'child_process', '@mikro-orm/*', 'pg', 'pino'],
+              message: 'workflows must not do I/O',
             },
             {
-              group: ['@mikro-orm/*', 'pg', 'pino', '**/db/*', '**/providers/*'],
-              message: 'workflows must not do I/O',
+              group: ['**/activities/*', '**/db/*', '**/providers/*', '**/images/*', '**/simulator/*'],
+              allowTypeImports: true,
+              message: 'workflows import only types from the I/O layers, and call activities through proxyActivities',
             },
           ],
         },
