@@ -1,5 +1,6 @@
 // Every CLI command, one module each, named as nodepool names them.
 import type { CommandModule } from 'yargs';
+import { imageConvertCommand } from './image-convert.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [];
+export const commands: CommandModule<any, any>[] = [imageConvertCommand];
