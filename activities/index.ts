@@ -1,6 +1,7 @@
 // All activities the worker registers, built from the worker's dependencies (database, config).
 // Workflows import only the type of this module, through proxyActivities.
 import type { Orm } from '../db/orm.ts';
+import { convertImage } from './convert.ts';
 import { healthActivities } from './health.ts';
 
 export interface ActivityDeps {
@@ -10,6 +11,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   return {
     ...healthActivities(deps.orm),
+    convertImage,
   };
 }
 
