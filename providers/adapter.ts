@@ -1,0 +1,140 @@
+// The one small surface activities use to talk to a cloud. Modelled on nodepool's statemachine Adapter, but
+// the state machine is the Temporal workflow, so every method here is a single idempotent step.
+import type { Metadata } from './tags.ts';
+
+/** Cloud-neutral server state; `rawStatus` keeps the cloud's own word for logs. */
+export type ServerState = 'building' | 'active' | 'error' | 'deleting' | 'deleted' | 'other';
+
+export interface ServerSpec {
+  /** Unique per node: it is how a retried create finds the server an earlier lost response created. */
+  name: string;
+  /** Flavor name or ID. */
+  flavor: string;
+  /** External image ID (what `uploadImage` returned). */
+  imageId: string;
+  /** Nodepool tags plus anything the operator configured; must include the provider tag. */
+  metadata: Metadata;
+  availabilityZone?: string;
+  /** Plain text; the driver encodes it as the cloud expects. */
+  userData?: string;
+  keyName?: string;
+  /** Network IDs; when absent the cloud picks (Nova: "auto"). */
+  networks?: string[];
+}
+
+export interface ServerAddresses {
+  publicIpv4?: string;
+  publicIpv6?: string;
+  privateIpv4?: string;
+}
+
+export interface Server {
+  id: string;
+  name: string;
+  state: ServerState;
+  rawStatus: string;
+  metadata: Metadata;
+  flavor: { id?: string; name?: string; vcpus?: number; ramMB?: number };
+  imageId?: string;
+  availabilityZone?: string;
+  addresses: ServerAddresses;
+  created?: string;
+  /** Why the cloud put the server into error, when it says. */
+  fault?: string;
+}
+
+export type ImageState = 'queued' | 'saving' | 'active' | 'killed' | 'deleted' | 'other';
+
+export interface Image {
+  id: string;
+  name: string;
+  state: ImageState;
+  rawStatus: string;
+  diskFormat?: string;
+  containerFormat?: string;
+  size?: number;
+  /** The cloud's MD5 checksum (may be absent on newer clouds). */
+  checksum?: string;
+  hashAlgo?: string;
+  hashValue?: string;
+  /** Custom properties only: nodepool tags and the like. */
+  metadata: Metadata;
+  created?: string;
+}
+
+export interface ImageUploadSpec {
+  /** Path of the image file on local disk; streamed, never read into memory. */
+  path: string;
+  name: string;
+  /** e.g. qcow2, raw, vhd: the cloud's `image_format`. */
+  diskFormat: string;
+  containerFormat?: string;
+  metadata: Metadata;
+}
+
+export interface ImageUploadResult {
+  image: Image;
+  /** Hex digests of what we streamed; the upload already failed if the cloud disagrees. */
+  sha512: string;
+  md5: string;
+  bytes: number;
+  /** Which of the cloud's checksums matched ('sha512', 'md5', ...); null when the cloud reported none. */
+  verifiedBy: string | null;
+}
+
+export interface Flavor {
+  id: string;
+  name: string;
+  vcpus: number;
+  ramMB: number;
+  diskGB: number;
+}
+
+/** `null` means unlimited. */
+export interface QuotaLimits {
+  instances: number | null;
+  cores: number | null;
+  ramMB: number | null;
+  metadataItems: number | null;
+}
+
+export interface QuotaUsage {
+  instances: number;
+  cores: number;
+  ramMB: number;
+}
+
+export interface Quota {
+  limits: QuotaLimits;
+  usage: QuotaUsage;
+}
+
+export type DeleteResult = 'deleted' | 'already-gone';
+
+export interface ProviderAdapter {
+  /** The clouds.yaml cloud name; safe to log. */
+  readonly cloudName: string;
+  /** The upload format this cloud wants (clouds.yaml `image_format`). */
+  readonly imageFormat: string;
+
+  /** Idempotent: returns the existing server if one with this name and these tags already exists. */
+  createServer(spec: ServerSpec): Promise<Server>;
+  /** Throws NotFound when the server does not exist. */
+  getServer(id: string): Promise<Server>;
+  /** A 404 means the work is done. */
+  deleteServer(id: string): Promise<DeleteResult>;
+  /** Every server in the project, with metadata, across all pages. */
+  listServers(): Promise<Server[]>;
+  /** Snapshot a server into an image (snapshot builds); returns the new image ID. */
+  createServerImage(serverId: string, name: string, metadata: Metadata): Promise<string>;
+
+  /** Idempotent on (name, metadata): reuses a matching image instead of creating a second one. */
+  uploadImage(spec: ImageUploadSpec): Promise<ImageUploadResult>;
+  /** Throws NotFound when the image does not exist. */
+  getImage(id: string): Promise<Image>;
+  deleteImage(id: string): Promise<DeleteResult>;
+  listImages(filter?: { name?: string }): Promise<Image[]>;
+
+  listFlavors(): Promise<Flavor[]>;
+  getQuota(): Promise<Quota>;
+}

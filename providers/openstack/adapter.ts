@@ -1,0 +1,322 @@
+// OpenStackAdapter: the provider interface over Keystone, Nova and Glance, with idempotent creates and a
+// single re-authentication on 401. Credentials live only in private fields and never reach messages.
+import { createHash, getHashes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { inspect } from 'node:util';
+import type {
+  DeleteResult,
+  Flavor,
+  Image,
+  ImageUploadResult,
+  ImageUploadSpec,
+  ProviderAdapter,
+  Quota,
+  Server,
+  ServerSpec,
+} from '../adapter.ts';
+import { Invalid, NotFound, ProviderError, Transient } from '../errors.ts';
+import { hasTags, validateMetadata, type Metadata } from '../tags.ts';
+import type { CloudConfig } from './clouds-yaml.ts';
+import { GlanceClient } from './glance.ts';
+import { HttpClient, joinUrl, type HttpResponse, type ServiceRequest } from './http.ts';
+import { KeystoneSession } from './keystone.ts';
+import { NovaClient, toServer, type CreateServerBody } from './nova.ts';
+
+export interface OpenStackAdapterOptions {
+  /** Deadline for one API call, response body included. Default 60 s. */
+  timeoutMs?: number;
+  /** Deadline for one image upload. Default 6 h. */
+  uploadTimeoutMs?: number;
+  /** How long an uploaded image may stay `saving` before we call it failed. Default 10 min. */
+  imageSettleMs?: number;
+  /** Page size for server and image listings (small values exercise pagination in tests). */
+  pageSize?: number;
+  /** Clock, injectable to test clock skew against token expiry. */
+  now?: () => number;
+}
+
+const MAX_USER_DATA = 65535;
+
+export class OpenStackAdapter implements ProviderAdapter {
+  readonly cloudName: string;
+  readonly imageFormat: string;
+  readonly #cloud: CloudConfig;
+  readonly #opts: OpenStackAdapterOptions;
+  readonly #http: HttpClient;
+  readonly #keystone: KeystoneSession;
+  readonly #nova: NovaClient;
+  readonly #glance: GlanceClient;
+  #flavors: Flavor[] | undefined;
+
+  constructor(cloud: CloudConfig, opts: OpenStackAdapterOptions = {}) {
+    this.cloudName = cloud.name;
+    this.imageFormat = cloud.imageFormat;
+    this.#cloud = cloud;
+    this.#opts = opts;
+    this.#http = new HttpClient({ timeoutMs: opts.timeoutMs ?? 60_000, secrets: () => this.#secrets() });
+    this.#keystone = new KeystoneSession({
+      authUrl: cloud.authUrl,
+      credentials: cloud.credentials,
+      http: this.#http,
+      now: opts.now,
+    });
+    const pageSize = opts.pageSize === undefined ? {} : { pageSize: opts.pageSize };
+    this.#nova = new NovaClient((r) => this.#callService('compute', r), pageSize);
+    this.#glance = new GlanceClient((r) => this.#callService('image', r), pageSize);
+  }
+
+  /** Tokens fetched so far; visible for tests and metrics (it is a count, not a token). */
+  get authCount(): number {
+    return this.#keystone.authCount;
+  }
+
+  toString(): string {
+    return `OpenStackAdapter(${this.cloudName})`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { cloud: this.cloudName, region: this.#cloud.regionName, imageFormat: this.imageFormat };
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
+  }
+
+  async createServer(spec: ServerSpec): Promise<Server> {
+    validateMetadata(spec.metadata);
+    if (Object.keys(spec.metadata).length === 0) {
+      throw new Invalid('server.create: refusing to create an untagged server (it could never be found as ours)', {
+        operation: 'server.create',
+      });
+    }
+    const existing = await this.#findServer(spec.name, spec.metadata);
+    if (existing) return existing;
+
+    const body: CreateServerBody = {
+      name: spec.name,
+      flavorRef: await this.#flavorId(spec.flavor),
+      imageRef: spec.imageId,
+      metadata: spec.metadata,
+      networks: spec.networks?.length ? spec.networks.map((uuid) => ({ uuid })) : 'auto',
+    };
+    if (spec.availabilityZone) body.availability_zone = spec.availabilityZone;
+    if (spec.keyName) body.key_name = spec.keyName;
+    if (spec.userData !== undefined) {
+      body.user_data = Buffer.from(spec.userData, 'utf8').toString('base64');
+      if (body.user_data.length > MAX_USER_DATA) {
+        throw new Invalid(
+          `server.create: user data is ${body.user_data.length} bytes base64; Nova allows ${MAX_USER_DATA}`,
+          {
+            operation: 'server.create',
+          },
+        );
+      }
+    }
+    const { id } = await this.#nova.createServer(body);
+    return {
+      id,
+      name: spec.name,
+      state: 'building',
+      rawStatus: 'BUILD',
+      metadata: { ...spec.metadata },
+      flavor: { id: body.flavorRef },
+      imageId: spec.imageId,
+      addresses: {},
+      ...(spec.availabilityZone ? { availabilityZone: spec.availabilityZone } : {}),
+    };
+  }
+
+  async getServer(id: string): Promise<Server> {
+    return toServer(await this.#nova.getServer(id));
+  }
+
+  async deleteServer(id: string): Promise<DeleteResult> {
+    return gone(() => this.#nova.deleteServer(id));
+  }
+
+  async listServers(): Promise<Server[]> {
+    return (await this.#nova.listServers()).map(toServer);
+  }
+
+  async createServerImage(serverId: string, name: string, metadata: Metadata): Promise<string> {
+    validateMetadata(metadata);
+    return this.#nova.createImage(serverId, name, metadata);
+  }
+
+  async uploadImage(spec: ImageUploadSpec): Promise<ImageUploadResult> {
+    validateMetadata(spec.metadata);
+    if (Object.keys(spec.metadata).length === 0) {
+      throw new Invalid('image.upload: refusing to upload an untagged image', { operation: 'image.upload' });
+    }
+    // A retried upload reuses the record an earlier attempt created; a half-written one is thrown away.
+    let target: Image | undefined;
+    for (const image of await this.#glance.listImages({ name: spec.name })) {
+      if (!hasTags(image.metadata, spec.metadata)) continue;
+      if (image.state === 'queued' && !target) target = image;
+      else if (image.state !== 'active') await gone(() => this.#glance.deleteImage(image.id));
+    }
+    target ??= await this.#glance.createImage({
+      name: spec.name,
+      diskFormat: spec.diskFormat,
+      containerFormat: spec.containerFormat ?? 'bare',
+      metadata: spec.metadata,
+    });
+    const digest = await this.#glance.uploadData(target.id, spec.path, this.#opts.uploadTimeoutMs ?? 6 * 3600_000);
+    const image = await this.#settled(target.id);
+    let verifiedBy: string | null;
+    try {
+      verifiedBy = await verifyChecksum(image, digest, spec.path);
+    } catch (err) {
+      // A corrupt image must never be booted: delete it so the retry starts clean.
+      await gone(() => this.#glance.deleteImage(image.id));
+      throw err;
+    }
+    return { image, ...digest, verifiedBy };
+  }
+
+  async getImage(id: string): Promise<Image> {
+    return this.#glance.getImage(id);
+  }
+
+  async deleteImage(id: string): Promise<DeleteResult> {
+    return gone(() => this.#glance.deleteImage(id));
+  }
+
+  async listImages(filter: { name?: string } = {}): Promise<Image[]> {
+    return this.#glance.listImages(filter);
+  }
+
+  async listFlavors(): Promise<Flavor[]> {
+    this.#flavors = await this.#nova.listFlavors();
+    return this.#flavors;
+  }
+
+  async getQuota(): Promise<Quota> {
+    return this.#nova.getQuota();
+  }
+
+  async #findServer(name: string, tags: Metadata): Promise<Server | undefined> {
+    // Nova's name filter is a regular expression; anchor and escape it, then check exactly ourselves.
+    const pattern = `^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
+    const found = (await this.#nova.listServers({ name: pattern }))
+      .map(toServer)
+      .filter((s) => s.name === name && hasTags(s.metadata, tags) && s.state !== 'deleted' && s.state !== 'deleting');
+    return found[0];
+  }
+
+  async #flavorId(flavor: string): Promise<string> {
+    const pick = (list: Flavor[]) => list.find((f) => f.id === flavor) ?? list.find((f) => f.name === flavor);
+    const found = pick(this.#flavors ?? []) ?? pick(await this.listFlavors());
+    if (!found) {
+      const names = (this.#flavors ?? []).map((f) => f.name).join(', ');
+      throw new Invalid(`server.create: flavor ${flavor} not found in cloud ${this.cloudName} (it has: ${names})`, {
+        operation: 'server.create',
+      });
+    }
+    return found.id;
+  }
+
+  /** Glance may still be `saving` right after the PUT returns; wait (bounded) for it to settle. */
+  async #settled(id: string): Promise<Image> {
+    const deadline = Date.now() + (this.#opts.imageSettleMs ?? 600_000);
+    for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
+      const image = await this.#glance.getImage(id);
+      if (image.state === 'active') return image;
+      if (image.state !== 'saving' && image.state !== 'queued') {
+        throw new Transient(`image.upload: image ${id} is ${image.rawStatus} after upload`, {
+          operation: 'image.upload',
+        });
+      }
+      if (Date.now() > deadline) {
+        throw new Transient(`image.upload: image ${id} still ${image.rawStatus} after upload`, {
+          operation: 'image.upload',
+        });
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  async #endpoint(service: 'compute' | 'image'): Promise<string> {
+    const override = this.#cloud.endpointOverrides[service];
+    const url =
+      override ?? (await this.#keystone.endpoint(service, this.#cloud.interfaces[service], this.#cloud.regionName));
+    if (service === 'compute') {
+      // Catalogs usually list Nova versioned (…/v2.1 or …/v2.1/<project>); add the version when one does not.
+      return /\/v2(\.1)?(\/[^/]+)?$/.test(url) ? url : `${url}/v2.1`;
+    }
+    // Glance is listed unversioned and its `next` links start with /v2, so keep the base unversioned.
+    return url.replace(/\/v2(\.\d+)?$/, '');
+  }
+
+  async #callService(service: 'compute' | 'image', req: ServiceRequest): Promise<HttpResponse> {
+    const base = await this.#endpoint(service);
+    for (let attempt = 1; ; attempt++) {
+      const token = await this.#keystone.token();
+      try {
+        return await this.#http.request({
+          ...req,
+          url: joinUrl(base, req.path, req.query),
+          headers: { ...req.headers, 'x-auth-token': token },
+        });
+      } catch (err) {
+        // A token Keystone revoked or that expired early: fetch a new one once, then give up.
+        if (err instanceof ProviderError && err.status === 401 && attempt === 1) {
+          this.#keystone.invalidate(token);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  #secrets(): (string | undefined)[] {
+    const c = this.#cloud.credentials;
+    return [c.kind === 'password' ? c.password.reveal() : c.secret.reveal(), this.#keystone?.currentToken()];
+  }
+}
+
+async function gone(op: () => Promise<void>): Promise<DeleteResult> {
+  try {
+    await op();
+    return 'deleted';
+  } catch (err) {
+    if (err instanceof NotFound) return 'already-gone';
+    throw err;
+  }
+}
+
+/**
+ * Compares what Glance stored with what we streamed: sha512 or md5 from the stream, any other os_hash_algo by
+ * re-reading the file. Returns how it was verified, or throws after deleting a corrupt image.
+ */
+async function verifyChecksum(
+  image: Image,
+  digest: { sha512: string; md5: string; bytes: number },
+  path: string,
+): Promise<string | null> {
+  const mismatch = (what: string) =>
+    new Transient(`image.upload: ${what} of image ${image.id} does not match the file sent`, {
+      operation: 'image.upload',
+    });
+  if (image.size !== undefined && image.size !== digest.bytes) throw mismatch('size');
+  if (image.hashAlgo && image.hashValue) {
+    const algo = image.hashAlgo.toLowerCase();
+    const ours = algo === 'sha512' ? digest.sha512 : await hashFile(path, algo);
+    if (ours !== undefined) {
+      if (ours !== image.hashValue.toLowerCase()) throw mismatch(algo);
+      return algo;
+    }
+  }
+  if (image.checksum) {
+    if (image.checksum.toLowerCase() !== digest.md5) throw mismatch('md5 checksum');
+    return 'md5';
+  }
+  return null;
+}
+
+async function hashFile(path: string, algo: string): Promise<string | undefined> {
+  if (!getHashes().includes(algo)) return undefined;
+  const hash = createHash(algo);
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

@@ -1,0 +1,191 @@
+// fetch with the things every OpenStack call needs: a deadline, errors mapped to the typed provider errors,
+// Retry-After honoured, and secrets scrubbed from anything a cloud echoes back.
+import { Invalid, NotFound, ProviderError, QuotaExceeded, RateLimited, Transient, redact } from '../errors.ts';
+
+export interface RequestSpec {
+  /** Short name used in errors and fault injection, e.g. 'server.create'. */
+  operation: string;
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  url: string;
+  headers?: Record<string, string>;
+  json?: unknown;
+  /** A body that can be produced again, so a request re-sent after re-authentication gets a fresh stream. */
+  body?: () => ReadableStream<Uint8Array>;
+  /** Overrides the client's default deadline (uploads need far longer than API calls). */
+  timeoutMs?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Headers;
+  /** Parsed JSON when the cloud sent JSON, otherwise undefined. */
+  body: unknown;
+}
+
+export interface HttpClientOptions {
+  timeoutMs: number;
+  /** Values to scrub from every error message: passwords, secrets, tokens. */
+  secrets: () => Iterable<string | undefined>;
+  userAgent?: string;
+}
+
+/** Default wait when a 429 names no Retry-After. */
+const DEFAULT_RETRY_AFTER_MS = 1000;
+
+export class HttpClient {
+  readonly #opts: HttpClientOptions;
+  constructor(opts: HttpClientOptions) {
+    this.#opts = opts;
+  }
+
+  get timeoutMs(): number {
+    return this.#opts.timeoutMs;
+  }
+
+  async request(spec: RequestSpec): Promise<HttpResponse> {
+    const timeoutMs = spec.timeoutMs ?? this.#opts.timeoutMs;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'user-agent': this.#opts.userAgent ?? 'nodepool-ts',
+      ...spec.headers,
+    };
+    let body: RequestInit['body'];
+    if (spec.json !== undefined) {
+      headers['content-type'] ??= 'application/json';
+      body = JSON.stringify(spec.json);
+    } else if (spec.body) {
+      body = spec.body();
+    }
+    try {
+      const res = await fetch(spec.url, {
+        method: spec.method,
+        headers,
+        body,
+        signal: controller.signal,
+        redirect: 'follow',
+        ...(spec.body ? { duplex: 'half' } : {}),
+      } as RequestInit);
+      const text = await res.text();
+      const parsed = parseJson(text, res.headers);
+      if (res.status >= 200 && res.status < 300) return { status: res.status, headers: res.headers, body: parsed };
+      throw this.#errorFor(spec.operation, res.status, res.headers, parsed, text);
+    } catch (err) {
+      if (err instanceof ProviderError) throw err;
+      if (controller.signal.aborted) {
+        throw new Transient(
+          `${spec.operation}: no complete answer from ${describeUrl(spec.url)} within ${timeoutMs} ms`,
+          {
+            operation: spec.operation,
+          },
+        );
+      }
+      throw new Transient(
+        this.#scrub(`${spec.operation}: request to ${describeUrl(spec.url)} failed: ${networkReason(err)}`),
+        { operation: spec.operation },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #scrub(text: string): string {
+    return redact(text, this.#opts.secrets());
+  }
+
+  #errorFor(operation: string, status: number, headers: Headers, parsed: unknown, text: string): ProviderError {
+    const detail = this.#scrub(cloudMessage(parsed, text));
+    const message = `${operation}: HTTP ${status}: ${detail}`;
+    const details = { operation, status };
+    const retryAfter = headers.get('retry-after');
+    if (status === 429 || (status === 413 && retryAfter !== null)) {
+      return new RateLimited(message, { ...details, retryAfterMs: parseRetryAfter(retryAfter) });
+    }
+    if (status === 404 || status === 410) return new NotFound(message, details);
+    if (status === 413 && /too large/i.test(detail)) return new Invalid(message, details);
+    if (status === 413 || (status === 403 && /quota exceeded/i.test(detail)))
+      return new QuotaExceeded(message, details);
+    // 409 is a server or image caught mid-transition (task_state, locked, saving): it settles by itself.
+    if (status === 409 || status === 408 || status >= 500) return new Transient(message, details);
+    return new Invalid(message, details);
+  }
+}
+
+function parseJson(text: string, headers: Headers): unknown {
+  if (text === '') return undefined;
+  const type = headers.get('content-type') ?? '';
+  if (!type.includes('json') && !/^\s*[[{]/.test(text)) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Pulls the human message out of the three envelopes OpenStack uses: Keystone's {"error":{...}}, Nova's
+ * {"<name>":{"code","message"}} and Glance's flat WebOb {"message","code","title"}; plain text otherwise.
+ */
+export function cloudMessage(parsed: unknown, text: string): string {
+  let msg: unknown;
+  if (parsed && typeof parsed === 'object') {
+    const obj = parsed as Record<string, unknown>;
+    if (typeof obj.message === 'string') msg = obj.message;
+    else {
+      const inner = Object.values(obj).find((v) => v && typeof v === 'object' && 'message' in v) as
+        { message?: unknown } | undefined;
+      msg = inner?.message;
+    }
+  }
+  const raw = typeof msg === 'string' ? msg : text.replace(/<[^>]*>/g, ' ');
+  const clean = raw
+    .replace(/<br\s*\/?>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return clean === '' ? '(no message)' : clean.slice(0, 500);
+}
+
+/** Seconds or an HTTP date, per RFC 9110; never negative. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number {
+  if (value === null || value.trim() === '') return DEFAULT_RETRY_AFTER_MS;
+  const seconds = Number(value.trim());
+  if (Number.isFinite(seconds)) return Math.max(0, Math.round(seconds * 1000));
+  const at = Date.parse(value);
+  if (Number.isNaN(at)) return DEFAULT_RETRY_AFTER_MS;
+  return Math.max(0, at - now);
+}
+
+function networkReason(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause as { code?: string; message?: string } | undefined;
+  if (cause && (cause.code || cause.message)) return [cause.code, cause.message].filter(Boolean).join(' ');
+  return err.message;
+}
+
+/** Scheme, host and path only: query strings are ours, but keep errors short. */
+function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '(bad URL)';
+  }
+}
+
+/** A request against one service's endpoint: `path` is relative to it; auth headers are added by the caller. */
+export type ServiceRequest = Omit<RequestSpec, 'url'> & {
+  path: string;
+  query?: URLSearchParams | Record<string, string | undefined>;
+};
+export type ServiceCall = (req: ServiceRequest) => Promise<HttpResponse>;
+
+export function joinUrl(base: string, path: string, query?: ServiceRequest['query']): string {
+  const url = `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+  const params =
+    query instanceof URLSearchParams
+      ? query
+      : new URLSearchParams(Object.entries(query ?? {}).filter((e): e is [string, string] => e[1] !== undefined));
+  const qs = params.toString();
+  return qs ? `${url}?${qs}` : url;
+}
