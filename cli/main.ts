@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { commands } from './commands/index.ts';
 import { CliError } from './errors.ts';
+import { ConfigError } from '../config/errors.ts';
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
@@ -37,6 +38,11 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CliError) {
       process.stderr.write(`nodepool: ${err.message}\n`);
       return err.exitCode;
+    }
+    // Any command that loads nodepool.yaml reports a bad file the way config-validate does.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.format()}\n`);
+      return 2;
     }
     process.stderr.write(`nodepool: ${(err as Error).stack ?? String(err)}\n`);
     return 1;
