@@ -1,0 +1,119 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ApplicationFailure } from '@temporalio/common';
+import {
+  Invalid,
+  NotFound,
+  PROVIDER_ERROR_TYPES,
+  QuotaExceeded,
+  RateLimited,
+  Transient,
+  redact,
+  toApplicationFailure,
+} from '../providers/errors.ts';
+import { cloudMessage, parseRetryAfter } from '../providers/openstack/http.ts';
+import { TAGS, hasTags, isOwnedBy, nodeTags, uploadTags, validateMetadata } from '../providers/tags.ts';
+import { toAddresses } from '../providers/openstack/nova.ts';
+
+test('each provider error converts to an ApplicationFailure with its stable type and retry decision', () => {
+  const op = { operation: 'server.create', status: 400 };
+  const cases = [
+    [new Invalid('bad', op), PROVIDER_ERROR_TYPES.invalid, true],
+    [new QuotaExceeded('full', op), PROVIDER_ERROR_TYPES.quotaExceeded, true],
+    [new Transient('flaky', op), PROVIDER_ERROR_TYPES.transient, false],
+    [new NotFound('gone', op), PROVIDER_ERROR_TYPES.notFound, false],
+  ] as const;
+  for (const [err, type, nonRetryable] of cases) {
+    const f = toApplicationFailure(err);
+    assert.ok(f instanceof ApplicationFailure);
+    assert.equal(f.type, type);
+    assert.equal(f.nonRetryable, nonRetryable, type);
+    assert.equal(f.message, err.message);
+    assert.equal(f.nextRetryDelay, undefined);
+  }
+  const limited = toApplicationFailure(
+    new RateLimited('slow down', { operation: 'x', status: 429, retryAfterMs: 7000 }),
+  );
+  assert.ok(limited instanceof ApplicationFailure);
+  assert.equal(limited.type, 'ProviderRateLimited');
+  assert.equal(limited.nonRetryable, false);
+  assert.equal(limited.nextRetryDelay, 7000);
+  const other = new Error('not ours');
+  assert.equal(toApplicationFailure(other), other);
+});
+
+test('Retry-After as seconds, as an HTTP date, or absent', () => {
+  assert.equal(parseRetryAfter('3'), 3000);
+  assert.equal(parseRetryAfter('0'), 0);
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:00:10 GMT', now), 10_000);
+  assert.equal(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now), 0);
+  assert.equal(parseRetryAfter(null), 1000);
+  assert.equal(parseRetryAfter('soon'), 1000);
+});
+
+test('messages are read from the Keystone, Nova and Glance envelopes and from plain text', () => {
+  assert.equal(
+    cloudMessage(
+      { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } },
+      '',
+    ),
+    'The request you have made requires authentication.',
+  );
+  assert.equal(
+    cloudMessage({ itemNotFound: { code: 404, message: 'Instance abc could not be found.' } }, ''),
+    'Instance abc could not be found.',
+  );
+  assert.equal(
+    cloudMessage(
+      { message: 'No image found with ID x<br /><br />\n\n\n', code: '404 Not Found', title: 'Not Found' },
+      '',
+    ),
+    'No image found with ID x',
+  );
+  assert.equal(
+    cloudMessage(undefined, '404 Not Found\n\nThe resource could not be found.'),
+    '404 Not Found The resource could not be found.',
+  );
+  assert.equal(cloudMessage(undefined, '<html><body><h1>502 Bad Gateway</h1></body></html>'), '502 Bad Gateway');
+  assert.equal(cloudMessage(undefined, ''), '(no message)');
+});
+
+test('redact removes every occurrence of each secret', () => {
+  assert.equal(
+    redact('token abcd1234 and abcd1234 again, pw hunter2', ['abcd1234', 'hunter2', undefined]),
+    'token [redacted] and [redacted] again, pw [redacted]',
+  );
+});
+
+test('tags: builders, ownership, matching and Nova metadata rules', () => {
+  const t = nodeTags({ provider: 'rax-dfw', nodeId: '0000000042', imageName: 'ubuntu-noble' });
+  assert.deepEqual(t, {
+    nodepool_provider_name: 'rax-dfw',
+    nodepool_node_id: '0000000042',
+    nodepool_image_name: 'ubuntu-noble',
+  });
+  assert.equal(uploadTags({ provider: 'p', uploadId: 'u1', imageName: 'i', buildId: 'b1' })[TAGS.buildId], 'b1');
+  assert.ok(isOwnedBy({ ...t, other: 'x' }, 'rax-dfw'));
+  assert.ok(!isOwnedBy({ ...t }, 'rax-iad'));
+  assert.ok(!isOwnedBy({}, 'rax-dfw'));
+  assert.ok(hasTags({ ...t, extra: '1' }, t));
+  assert.ok(!hasTags({ ...t, nodepool_node_id: '43' }, t));
+  assert.throws(() => validateMetadata({ 'bad/key': 'v' }), /metadata key "bad\/key"/);
+  assert.throws(() => validateMetadata({ k: 'v'.repeat(256) }), /at most 255/);
+});
+
+test('public and private addresses are told apart without Neutron', () => {
+  assert.deepEqual(
+    toAddresses({
+      private: [
+        { addr: '10.0.0.5', version: 4, 'OS-EXT-IPS:type': 'fixed' },
+        { addr: '203.0.113.9', version: 4, 'OS-EXT-IPS:type': 'floating' },
+        { addr: 'fe80::1', version: 6 },
+        { addr: '2001:db8::5', version: 6 },
+      ],
+    }),
+    { privateIpv4: '10.0.0.5', publicIpv4: '203.0.113.9', publicIpv6: '2001:db8::5' },
+  );
+  assert.deepEqual(toAddresses({ public: [{ addr: '198.51.100.7', version: 4 }] }), { publicIpv4: '198.51.100.7' });
+});
