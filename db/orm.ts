@@ -19,7 +19,14 @@ function common(opts: DatabaseOptions): Partial<Options> {
   return {
     entities: ENTITIES,
     extensions: [Migrator],
-    migrations: { migrationsList: MIGRATIONS, path: 'db/migrations', snapshot: false, transactional: true },
+    // Silent: callers report what migrate() applied in their own log.
+    migrations: {
+      migrationsList: MIGRATIONS,
+      path: 'db/migrations',
+      snapshot: false,
+      transactional: true,
+      silent: true,
+    },
     debug: opts.debug ?? false,
     // Activities fork their own EntityManager; the global one is never used for work.
     allowGlobalContext: false,
