@@ -2,6 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { configValidateCommand } from './config-validate.ts';
 import { imageConvertCommand } from './image-convert.ts';
+import { simCloudCommand } from './sim-cloud.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [imageConvertCommand, configValidateCommand];
+export const commands: CommandModule<any, any>[] = [imageConvertCommand, configValidateCommand, simCloudCommand];

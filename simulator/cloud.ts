@@ -1,0 +1,203 @@
+// The simulated cloud's shared core: state, knobs, seeded streams, and the clock-driven transitions
+// (BUILD → ACTIVE/ERROR, snapshot queued → saving → active). Transitions are applied lazily on every request
+// and by a timer, so what a client sees never depends on timer jitter.
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Prng, streamSeed } from './faults.ts';
+import type { Knobs } from './knobs.ts';
+import { SshFleet, loopbackAddress } from './ssh.ts';
+import { isoSeconds } from './http.ts';
+import type { ImageRecord, ServerRecord } from './state.ts';
+import { StateStore } from './state.ts';
+
+export const DOMAIN = { id: 'default', name: 'Default' };
+export const USER = { id: '8a3f0c9d2b7e4f51a6c3d2e1f0b9a871', name: 'nodepool', password: 'secret' };
+export const PROJECT = { id: '4e1c7a2b9d3f4a6e8b5c0d1f2a3b4c5d', name: 'nodepool' };
+export const ROLE = { id: 'c2a9f3e1d4b54a7f9e8d7c6b5a4f3e2d', name: 'member' };
+export const APP_CRED = { id: 'nodepool-appcred', name: 'nodepool-appcred', secret: 'appcred-secret' };
+
+export interface Flavor {
+  id: string;
+  name: string;
+  vcpus: number;
+  ram: number;
+  disk: number;
+}
+
+export const FLAVORS: Flavor[] = [
+  { id: '1', name: 'm1.tiny', vcpus: 1, ram: 512, disk: 1 },
+  { id: '2', name: 'm1.small', vcpus: 1, ram: 2048, disk: 20 },
+  { id: '3', name: 'm1.medium', vcpus: 2, ram: 4096, disk: 40 },
+  { id: '4', name: 'm1.large', vcpus: 4, ram: 8192, disk: 80 },
+  { id: '6b5a1f0e-3c2d-4e8f-9a7b-1c2d3e4f5a6b', name: 'm1.xlarge', vcpus: 8, ram: 16384, disk: 160 },
+];
+
+export const AVAILABILITY_ZONE = 'nova';
+export const SNAPSHOT_BYTES = 64 * 1024;
+
+export interface CloudOptions {
+  stateDir: string;
+  baseUrl: string;
+  regions: string[];
+  seed: number;
+  sshPort: number;
+  knobs: Knobs;
+}
+
+export class Cloud {
+  readonly store: StateStore;
+  readonly baseUrl: string;
+  readonly regions: string[];
+  readonly ssh: SshFleet;
+  knobs: Knobs;
+  private readonly rngs: Record<'ids' | 'boot', Prng>;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(opts: CloudOptions) {
+    this.store = new StateStore(opts.stateDir);
+    this.baseUrl = opts.baseUrl;
+    this.regions = opts.regions;
+    this.knobs = opts.knobs;
+    const saved = this.store.state.rng;
+    this.rngs = {
+      ids: new Prng(saved.ids ?? streamSeed(opts.seed, 'ids')),
+      boot: new Prng(saved.boot ?? streamSeed(opts.seed, 'boot')),
+    };
+    this.ssh = new SshFleet(opts.sshPort, (id) => {
+      const s = this.store.state.servers[id];
+      return s !== undefined && s.status === 'ACTIVE';
+    });
+  }
+
+  get state() {
+    return this.store.state;
+  }
+
+  get authUrl(): string {
+    return `${this.baseUrl}/identity`;
+  }
+
+  computeUrl(region: string): string {
+    return `${this.baseUrl}/${region}/compute/v2.1`;
+  }
+
+  imageUrl(region: string): string {
+    return `${this.baseUrl}/${region}/image`;
+  }
+
+  uuid(): string {
+    return this.rngs.ids.uuid();
+  }
+
+  randomHex(len: number): string {
+    let out = '';
+    while (out.length < len) out += Math.floor(this.rngs.ids.next() * 16).toString(16);
+    return out;
+  }
+
+  bootDraw(): { seconds: number; error: boolean } {
+    const { min, max } = this.knobs.bootSeconds;
+    const seconds = this.rngs.boot.uniform(min, max);
+    const error = this.rngs.boot.next() < this.knobs.serverErrorRate;
+    return { seconds, error };
+  }
+
+  save(): void {
+    this.state.rng = { ids: this.rngs.ids.state(), boot: this.rngs.boot.state() };
+    this.store.save();
+  }
+
+  nextLoopbackAddress(): string {
+    const addr = loopbackAddress(this.state.nextAddress);
+    this.state.nextAddress += 1;
+    return addr;
+  }
+
+  /** Re-binds SSH endpoints of servers that exist in the persisted state (after a restart). */
+  async restoreSsh(): Promise<void> {
+    for (const s of Object.values(this.state.servers)) {
+      if (s.status === 'DELETED') continue;
+      s.address = await this.ssh.bind(s.id, s.hostKeyPrivate, s.address, () => this.nextLoopbackAddress());
+    }
+    this.save();
+  }
+
+  /** Applies every transition that is due, then arms a timer for the next one. */
+  advance(now = Date.now()): void {
+    if (this.closed) return;
+    let changed = false;
+    let next = Infinity;
+    for (const s of Object.values(this.state.servers)) {
+      if (s.status !== 'BUILD') continue;
+      if (s.readyAt <= now) {
+        this.finishBoot(s, now);
+        changed = true;
+      } else next = Math.min(next, s.readyAt);
+    }
+    for (const img of Object.values(this.state.images)) {
+      if (img.activeAt === undefined) continue;
+      const savingAt = img.savingAt ?? now;
+      if (img.status === 'queued' && savingAt <= now) {
+        img.status = 'saving';
+        img.updatedAt = isoSeconds(now);
+        changed = true;
+      }
+      if (img.status === 'saving' && img.activeAt <= now) {
+        this.finishSnapshot(img, now);
+        changed = true;
+      } else next = Math.min(next, img.status === 'queued' ? savingAt : img.activeAt);
+    }
+    if (changed) this.save();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (next !== Infinity) {
+      this.timer = setTimeout(() => this.advance(), Math.max(0, next - Date.now()) + 1);
+      this.timer.unref();
+    }
+  }
+
+  private finishBoot(s: ServerRecord, now: number): void {
+    const at = isoSeconds(now);
+    s.updated = at;
+    s.taskState = null;
+    if (s.fate === 'ERROR') {
+      s.status = 'ERROR';
+      s.vmState = 'error';
+      s.powerState = 0;
+    } else {
+      s.status = 'ACTIVE';
+      s.vmState = 'active';
+      s.powerState = 1;
+      s.launchedAt = new Date(now).toISOString().replace('Z', '000');
+    }
+  }
+
+  private finishSnapshot(img: ImageRecord, now: number): void {
+    // A snapshot's bytes are a deterministic filler so downloads and checksums behave like real data.
+    const line = Buffer.from(`nodepool simulator snapshot ${img.id} of ${String(img.properties.instance_uuid)}\n`);
+    const data = Buffer.alloc(SNAPSHOT_BYTES);
+    for (let off = 0; off < data.length; off += line.length) line.copy(data, off);
+    writeFileSync(this.store.imageFile(img.id), data);
+    img.status = 'active';
+    img.size = data.length;
+    img.virtualSize = data.length;
+    img.diskFormat = img.diskFormat ?? 'qcow2';
+    img.containerFormat = img.containerFormat ?? 'bare';
+    img.checksum = createHash('md5').update(data).digest('hex');
+    img.osHashAlgo = 'sha512';
+    img.osHashValue = createHash('sha512').update(data).digest('hex');
+    img.updatedAt = isoSeconds(now);
+    delete img.activeAt;
+    delete img.savingAt;
+    const server = this.state.servers[String(img.properties.instance_uuid)];
+    if (server && server.taskState?.startsWith('image_')) server.taskState = null;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.ssh.closeAll();
+    this.save();
+  }
+}

@@ -1,0 +1,118 @@
+// The simulator's behaviour dials, settable at start and at run time (PUT /admin/knobs).
+// This file is part of the contract the OpenStack driver is tested against: see docs/simulator.md.
+import { z } from 'zod';
+
+export const OPERATIONS = [
+  'auth',
+  'server.create',
+  'server.get',
+  'server.list',
+  'server.delete',
+  'server.action',
+  'flavor.list',
+  'limits.get',
+  'image.create',
+  'image.upload',
+  'image.get',
+  'image.list',
+  'image.delete',
+] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+export const FAULT_KINDS = ['error500', 'error503', 'timeout', 'drop'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface FaultRule {
+  operation: Operation;
+  /** error500/error503 answer with that status; drop performs the action then destroys the socket unanswered;
+   *  timeout never answers (the socket stays open until the client gives up or the simulator closes). */
+  kind: FaultKind;
+  /** 0..1, drawn from the seeded fault stream. */
+  rate: number;
+  /** Apply to at most this many matching requests, then stop. */
+  count?: number;
+}
+
+export interface Knobs {
+  tokenTtlSeconds: number;
+  /** Uniform, seeded. */
+  bootSeconds: { min: number; max: number };
+  /** null = unlimited. */
+  uploadBytesPerSecond: number | null;
+  latencyMs: { min: number; max: number };
+  faults: FaultRule[];
+  quota: { instances: number; cores: number; ramMB: number; metadataItems: number };
+  /** Over the limit the API answers 429 with Retry-After. */
+  rateLimit: { requestsPerSecond: number; retryAfterSeconds: number } | null;
+  /** Fraction of new servers that end in ERROR instead of ACTIVE. */
+  serverErrorRate: number;
+  /** Deleted servers stay ACTIVE with task_state deleting forever. */
+  hangDeletes: boolean;
+}
+
+export const DEFAULT_KNOBS: Knobs = {
+  tokenTtlSeconds: 3600,
+  bootSeconds: { min: 0.2, max: 0.5 },
+  uploadBytesPerSecond: null,
+  latencyMs: { min: 0, max: 0 },
+  faults: [],
+  quota: { instances: 100, cores: 400, ramMB: 819200, metadataItems: 128 },
+  rateLimit: null,
+  serverErrorRate: 0,
+  hangDeletes: false,
+};
+
+const range = z
+  .strictObject({ min: z.number().min(0), max: z.number().min(0) })
+  .refine((r) => r.min <= r.max, { message: 'min must not exceed max' });
+
+const faultRule = z.strictObject({
+  operation: z.enum(OPERATIONS),
+  kind: z.enum(FAULT_KINDS),
+  rate: z.number().min(0).max(1),
+  count: z.number().int().min(0).optional(),
+});
+
+const quotaPatch = z.strictObject({
+  instances: z.number().int().min(-1),
+  cores: z.number().int().min(-1),
+  ramMB: z.number().int().min(-1),
+  metadataItems: z.number().int().min(-1),
+});
+
+const knobsPatch = z.strictObject({
+  tokenTtlSeconds: z.number().positive(),
+  bootSeconds: range,
+  uploadBytesPerSecond: z.number().positive().nullable(),
+  latencyMs: range,
+  faults: z.array(faultRule),
+  quota: quotaPatch.partial(),
+  rateLimit: z
+    .strictObject({ requestsPerSecond: z.number().positive(), retryAfterSeconds: z.number().int().min(0) })
+    .nullable(),
+  serverErrorRate: z.number().min(0).max(1),
+  hangDeletes: z.boolean(),
+});
+
+export class KnobsError extends Error {}
+
+/** Merges a partial patch over `base`; quota merges key by key, everything else replaces. Throws KnobsError. */
+export function mergeKnobs(base: Knobs, patch: unknown): Knobs {
+  const parsed = knobsPatch.partial().safeParse(patch);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const where = i.path.length > 0 ? i.path.join('.') : '(top level)';
+      return `${where}: ${i.message}`;
+    });
+    throw new KnobsError(
+      `invalid knobs: ${problems.join('; ')}. Known keys: ${Object.keys(DEFAULT_KNOBS).join(', ')}; ` +
+        `operations: ${OPERATIONS.join(', ')}`,
+    );
+  }
+  const p = parsed.data;
+  return {
+    ...base,
+    ...p,
+    quota: { ...base.quota, ...(p.quota ?? {}) },
+  } as Knobs;
+}
