@@ -83,7 +83,7 @@ function anchorPaths(config: Config, baseDir: string): Config {
     ...config,
     imagesDir: at(config.imagesDir),
     buildLogDir: at(config.buildLogDir),
-    vhdUtil: config.vhdUtil === undefined ? undefined : at(config.vhdUtil),
+    ...(config.vhdUtil === undefined ? {} : { vhdUtil: at(config.vhdUtil) }),
     database: { ...config.database, dataDir: at(config.database.dataDir) },
     diskimages: config.diskimages.map((d) => (d.script === undefined ? d : { ...d, script: at(d.script) })),
   };
