@@ -2,7 +2,7 @@
 // against the specification's rules, computed here from the bytes rather than through our encoder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,8 +36,14 @@ test('CHS geometry matches what qemu-img writes into its own VHDs', (t) => {
     // Small, four/eight/sixteen-head, 63 and 255 sectors-per-track regimes, and beyond the CHS cap.
     for (const size of ['3M', '10M', '64M', '100M', '1G', '4G', '40G', '126G', '130G', '2000G']) {
       const file = join(dir, `${size}.vhd`);
-      const r = spawnSync(qemuImg, ['create', '-q', '-f', 'vpc', '-o', 'subformat=dynamic', file, size]);
-      assert.equal(r.status, 0, r.stderr.toString());
+      const r: SpawnSyncReturns<string> = spawnSync(
+        qemuImg,
+        ['create', '-q', '-f', 'vpc', '-o', 'subformat=dynamic', file, size],
+        {
+          encoding: 'utf8',
+        },
+      );
+      assert.equal(r.status, 0, r.stderr);
       const footer = readFileSync(file).subarray(0, 512);
       const qemuGeometry = {
         cylinders: footer.readUInt16BE(56),

@@ -1,0 +1,187 @@
+// The conversion activity on the real Temporal dev server: results, heartbeats, cancellation that
+// leaves no partial file, and non-retryable failures for a missing vhd-util.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import * as convertActivities from '../activities/convert.ts';
+import type { ConvertHeartbeat, ConvertImageInput } from '../activities/convert.ts';
+import { findOnPath } from '../images/tools.ts';
+import { convertImageTest } from './workflows/convert-test.ts';
+import { connectClient, connectWorker, uniqueTaskQueue } from './support/temporal.ts';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+let connection: NativeConnection;
+let client: Client;
+let closeClient: () => Promise<void>;
+
+before(async () => {
+  connection = await connectWorker();
+  ({ client, close: closeClient } = await connectClient());
+});
+
+after(async () => {
+  await closeClient();
+  await connection.close();
+});
+
+function workDir(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'convert-activity-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function sparseRaw(path: string, size: number, writes: [number, Buffer][]): void {
+  const fd = openSync(path, 'w');
+  try {
+    ftruncateSync(fd, size);
+    for (const [at, data] of writes) writeSync(fd, data, 0, data.length, at);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function newWorker(taskQueue: string): Promise<Worker> {
+  return Worker.create({
+    connection,
+    taskQueue,
+    workflowsPath: join(import.meta.dirname, 'workflows', 'convert-test.ts'),
+    activities: convertActivities,
+  });
+}
+
+test('the activity converts through Temporal and returns path, format, converter, size and sha256', async (t) => {
+  const dir = workDir(t);
+  const raw = join(dir, 'build.raw');
+  sparseRaw(raw, 12 * MiB, [[3 * MiB, randomBytes(MiB)]]);
+  const rawBefore = createHash('sha256').update(readFileSync(raw)).digest('hex');
+  const taskQueue = uniqueTaskQueue('convert');
+  const worker = await newWorker(taskQueue);
+  const logPath = join(dir, 'build.log');
+  const inputs: ConvertImageInput[] = [
+    { input: raw, output: join(dir, 'build.vhd'), format: 'vhd', vhdConverter: 'builtin', logPath },
+    { input: raw, output: join(dir, 'build.qcow2'), format: 'qcow2', logPath },
+  ];
+  const results = await worker.runUntil(
+    Promise.all(
+      inputs.map((args, i) =>
+        client.workflow.execute(convertImageTest, { taskQueue, workflowId: `${taskQueue}-${i}`, args: [args] }),
+      ),
+    ),
+  );
+  for (const [i, result] of results.entries()) {
+    const input = inputs[i] as ConvertImageInput;
+    const bytes = readFileSync(input.output);
+    assert.deepEqual(result, {
+      path: input.output,
+      format: input.format,
+      converter: input.format === 'vhd' ? 'builtin' : 'qemu-img',
+      size: bytes.length,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+    });
+  }
+  assert.equal(createHash('sha256').update(readFileSync(raw)).digest('hex'), rawBefore, 'the raw is untouched');
+  assert.match(readFileSync(logPath, 'utf8'), /converted .*build\.raw to vhd with builtin/);
+});
+
+test('the activity heartbeats progress, and cancelling it leaves no partial file', async (t) => {
+  const dir = workDir(t);
+  const raw = join(dir, 'huge.raw');
+  // Big enough that the conversion is still reading when the cancellation arrives.
+  sparseRaw(raw, 1500 * GiB, [[0, randomBytes(MiB)]]);
+  const output = join(dir, 'huge.vhd');
+  const taskQueue = uniqueTaskQueue('convert-cancel');
+  const worker = await newWorker(taskQueue);
+  await worker.runUntil(async () => {
+    const handle = await client.workflow.start(convertImageTest, {
+      taskQueue,
+      workflowId: `${taskQueue}-wf`,
+      args: [{ input: raw, output, format: 'vhd', vhdConverter: 'builtin' }],
+    });
+    let beat: ConvertHeartbeat | undefined;
+    const deadline = Date.now() + 60_000;
+    while (!beat || beat.bytesDone === 0) {
+      assert.ok(Date.now() < deadline, 'no progress heartbeat within 60 s');
+      const pending = (await handle.describe()).raw.pendingActivities?.[0];
+      const payload = pending?.heartbeatDetails?.payloads?.[0];
+      if (payload) beat = defaultPayloadConverter.fromPayload<ConvertHeartbeat>(payload);
+      if (!beat || beat.bytesDone === 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(beat.phase, 'convert');
+    assert.equal(beat.bytesTotal, 1500 * GiB);
+    assert.ok(beat.bytesDone > 0 && beat.bytesDone < beat.bytesTotal);
+
+    await handle.cancel();
+    await assert.rejects(handle.result(), (err: unknown) => {
+      assert.ok(err instanceof WorkflowFailedError);
+      assert.ok(err.cause instanceof CancelledFailure, `cancelled, not ${String(err.cause)}`);
+      return true;
+    });
+  });
+  assert.deepEqual(readdirSync(dir), ['huge.raw'], 'no partial or temporary file is left');
+});
+
+async function expectMissingVhdUtil(input: Omit<ConvertImageInput, 'format'>, expect: RegExp[]): Promise<void> {
+  const taskQueue = uniqueTaskQueue('convert-missing');
+  const worker = await newWorker(taskQueue);
+  const workflowId = `${taskQueue}-wf`;
+  await worker.runUntil(
+    assert.rejects(
+      client.workflow.execute(convertImageTest, {
+        taskQueue,
+        workflowId,
+        args: [{ ...input, format: 'vhd', vhdConverter: 'vhd-util' }],
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof WorkflowFailedError);
+        assert.ok(err.cause instanceof ActivityFailure);
+        const failure = err.cause.cause;
+        assert.ok(failure instanceof ApplicationFailure);
+        assert.equal(failure.nonRetryable, true);
+        assert.equal(failure.type, 'ImageConvert.tool-missing');
+        for (const re of expect) assert.match(failure.message, re);
+        return true;
+      },
+    ),
+  );
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const started = history.events?.filter((e) => e.activityTaskStartedEventAttributes) ?? [];
+  assert.deepEqual(
+    started.map((e) => e.activityTaskStartedEventAttributes?.attempt),
+    [1],
+    'not retried',
+  );
+}
+
+test('a configured vhd-util that is not there fails once, non-retryable, naming the tool, path and provider', async (t) => {
+  const dir = workDir(t);
+  const raw = join(dir, 'build.raw');
+  sparseRaw(raw, 4 * MiB, []);
+  const missing = join(dir, 'bin', 'vhd-util');
+  await expectMissingVhdUtil({ input: raw, output: join(dir, 'out.vhd'), vhdUtilPath: missing, provider: 'rax-dfw' }, [
+    /vhd-util/,
+    new RegExp(missing),
+    /provider rax-dfw/,
+  ]);
+  assert.deepEqual(readdirSync(dir), ['build.raw']);
+});
+
+test('vhd-converter: vhd-util with none on PATH fails once, non-retryable, naming the tool and provider', async (t) => {
+  if (findOnPath('vhd-util'))
+    return t.skip(`this machine has vhd-util at ${findOnPath('vhd-util')}, so it cannot be missing from PATH`);
+  const dir = workDir(t);
+  const raw = join(dir, 'build.raw');
+  sparseRaw(raw, 4 * MiB, []);
+  await expectMissingVhdUtil({ input: raw, output: join(dir, 'out.vhd'), provider: 'rax-iad' }, [
+    /vhd-util not found on PATH/,
+    /provider rax-iad/,
+    /builtin/,
+  ]);
+});
