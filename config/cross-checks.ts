@@ -110,16 +110,19 @@ function checkProviders(config: Config, ctx: CrossCheckContext): Finding[] {
         });
     }
     const converter = provider.vhdConverter ?? config.vhdConverter;
-    if (format !== 'vhd' || converter !== 'vhd-util' || provider.diskimages.length === 0) return;
+    if (format !== 'vhd' || converter === 'builtin' || provider.diskimages.length === 0) return;
+    // auto falls back to the built-in converter when vhd-util is not on PATH, but not past a configured path.
+    if (converter === 'auto' && config.vhdUtil === undefined) return;
     if (vhdUtil === null) vhdUtil = ctx.findVhdUtil();
     if (vhdUtil !== undefined) return;
-    const where =
+    const problem =
       config.vhdUtil === undefined
         ? 'no vhd-util was found on PATH'
         : `vhd-util '${config.vhdUtil}' is not an executable file`;
+    const converterKey = provider.vhdConverter === undefined ? ['vhd-converter'] : at('vhd-converter');
     findings.push({
-      path: provider.vhdConverter === undefined ? ['vhd-converter'] : at('vhd-converter'),
-      message: `provider '${provider.name}' makes VHD images with vhd-util, but ${where}; set vhd-util to its path, or use vhd-converter: builtin`,
+      path: config.vhdUtil === undefined ? converterKey : ['vhd-util'],
+      message: `provider '${provider.name}' makes VHD images with vhd-util (vhd-converter: ${converter}), but ${problem}; set vhd-util to its path, or use vhd-converter: builtin`,
     });
   });
   return findings;

@@ -319,7 +319,7 @@ const cases: Case[] = [
     text: after(5, '    image-format: vhd').replace('labels:\n', 'vhd-converter: vhd-util\nlabels:\n'),
     options: { env: emptyPath },
     expect: [
-      "nodepool.yaml:1:16: vhd-converter: provider 'east' makes VHD images with vhd-util, but no vhd-util was found on PATH; set vhd-util to its path, or use vhd-converter: builtin",
+      "nodepool.yaml:1:16: vhd-converter: provider 'east' makes VHD images with vhd-util (vhd-converter: vhd-util), but no vhd-util was found on PATH; set vhd-util to its path, or use vhd-converter: builtin",
     ],
   },
   {
@@ -330,7 +330,15 @@ const cases: Case[] = [
     ),
     options: { env: emptyPath },
     expect: [
-      "nodepool.yaml:8:20: providers[0].vhd-converter: provider 'east' makes VHD images with vhd-util, but vhd-util '/nonexistent/vhd-util' is not an executable file; set vhd-util to its path, or use vhd-converter: builtin",
+      "nodepool.yaml:1:11: vhd-util: provider 'east' makes VHD images with vhd-util (vhd-converter: vhd-util), but vhd-util '/nonexistent/vhd-util' is not an executable file; set vhd-util to its path, or use vhd-converter: builtin",
+    ],
+  },
+  {
+    name: 'vhd-converter auto with a vhd-util path that does not exist',
+    text: after(5, '    image-format: vhd').replace('labels:\n', 'vhd-util: /nonexistent/vhd-util\nlabels:\n'),
+    options: { env: emptyPath },
+    expect: [
+      "nodepool.yaml:1:11: vhd-util: provider 'east' makes VHD images with vhd-util (vhd-converter: auto), but vhd-util '/nonexistent/vhd-util' is not an executable file; set vhd-util to its path, or use vhd-converter: builtin",
     ],
   },
   {

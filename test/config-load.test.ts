@@ -2,7 +2,7 @@
 // and the formats a diskimage must be built in.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -267,6 +267,30 @@ test('vhd-converter vhd-util is accepted when vhd-util is on PATH or at the conf
   chmodSync(join(bin, 'vhd-util'), 0o644);
   const err = rejected(() => parseConfig(text, file, { env: { PATH: bin } }));
   assert.match(formatIssue(err.issues[0]!), /no vhd-util was found on PATH/);
+});
+
+test('vhd-converter auto with no vhd-util anywhere is accepted: the built-in converter makes the VHD', () => {
+  const config = parseConfig(
+    y(
+      'providers:',
+      '  - {name: rax, cloud: rax, image-format: vhd, diskimages: [{name: x}]}',
+      'diskimages: [{name: x, elements: [e]}]',
+    ),
+    'nodepool.yaml',
+    { env: { PATH: scratch() } },
+  );
+  assert.equal(config.vhdConverter, 'auto');
+});
+
+test('the example in docs/configuration.md is valid', () => {
+  const doc = readFileSync(join(ROOT, 'docs', 'configuration.md'), 'utf8');
+  const example = /## Example\n\n```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+  assert.ok(example, 'docs/configuration.md has an "## Example" yaml block');
+  const config = parseConfig(example, 'docs/configuration.md');
+  assert.deepEqual(
+    config.providers.map((p) => p.name),
+    ['east', 'local-sim'],
+  );
 });
 
 test('a missing file is a clear error', () => {
