@@ -1,0 +1,274 @@
+// convertImage and `nodepool image-convert`: which converter runs, what bad input gets, that nothing
+// partial is ever left, and the vhd-util path where a vhd-util exists.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chooseConverter, convertImage, type ConvertImageOptions } from '../images/convert.ts';
+import { ImageConvertError } from '../images/errors.ts';
+import { findOnPath } from '../images/tools.ts';
+import { runCli } from './support/cli.ts';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+function workDir(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'convert-image-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function sparseRaw(path: string, size: number, writes: [number, Buffer][] = []): void {
+  const fd = openSync(path, 'w');
+  try {
+    ftruncateSync(fd, size);
+    for (const [at, data] of writes) writeSync(fd, data, 0, data.length, at);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+function qemuCompare(raw: string, format: string, image: string): void {
+  const r = spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', format, raw, image], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  const info = JSON.parse(spawnSync('qemu-img', ['info', '--output=json', image], { encoding: 'utf8' }).stdout) as {
+    format: string;
+  };
+  assert.equal(info.format, format);
+}
+
+const noQemu = 'qemu-img is not installed (Debian qemu-utils); run the tests through scripts/test-env.ts';
+
+test('qcow2 and raw go through qemu-img; the result records converter, size and sha256', async (t) => {
+  if (!findOnPath('qemu-img')) return t.skip(noQemu);
+  const dir = workDir(t);
+  const raw = join(dir, 'build.raw');
+  sparseRaw(raw, 24 * MiB, [[MiB, randomBytes(3 * MiB)]]);
+  const before = sha256(raw);
+  for (const [format, qemuFormat] of [
+    ['qcow2', 'qcow2'],
+    ['raw', 'raw'],
+  ] as const) {
+    const output = join(dir, `out.${format}`);
+    const logged: string[] = [];
+    const result = await convertImage({ input: raw, output, format, log: (l) => logged.push(l) });
+    assert.deepEqual(result, {
+      path: output,
+      format,
+      converter: 'qemu-img',
+      size: readFileSync(output).length,
+      sha256: sha256(output),
+    });
+    qemuCompare(raw, qemuFormat, output);
+  }
+  assert.equal(sha256(raw), before, 'the build raw is not altered');
+  assert.deepEqual(readdirSync(dir).sort(), ['build.raw', 'out.qcow2', 'out.raw']);
+});
+
+test('vhd uses the built-in converter when no vhd-util is found, unless vhd-util is forced', (t) => {
+  const dir = workDir(t);
+  const empty = join(dir, 'empty-bin');
+  mkdirSync(empty);
+  assert.deepEqual(chooseConverter({ format: 'qcow2' }), { converter: 'qemu-img' });
+  assert.deepEqual(chooseConverter({ format: 'vhd', pathList: empty }), { converter: 'builtin' });
+  assert.deepEqual(chooseConverter({ format: 'vhd', converter: 'builtin', pathList: empty }), { converter: 'builtin' });
+  assert.throws(
+    () => chooseConverter({ format: 'vhd', converter: 'vhd-util', pathList: empty, provider: 'rax-ord' }),
+    (err: unknown) =>
+      err instanceof ImageConvertError &&
+      err.kind === 'tool-missing' &&
+      !err.retryable &&
+      /vhd-util not found on PATH \(needed by provider rax-ord\)/.test(err.message),
+  );
+});
+
+test('auto picks a vhd-util found on PATH', (t) => {
+  const real = findOnPath('vhd-util');
+  if (!real) return t.skip('no vhd-util on PATH (no registry packages it), so auto cannot be seen choosing it');
+  assert.deepEqual(chooseConverter({ format: 'vhd' }), { converter: 'vhd-util', vhdUtil: real });
+  assert.deepEqual(chooseConverter({ format: 'vhd', converter: 'builtin' }), { converter: 'builtin' });
+});
+
+test('with a real vhd-util: its two-step output reads back identical and matches the built-in fields', async (t) => {
+  const vhdUtil = findOnPath('vhd-util');
+  if (!vhdUtil) return t.skip('no vhd-util on PATH: no registry we reach packages the patched vhd-util');
+  if (!findOnPath('qemu-img')) return t.skip(noQemu);
+  const dir = workDir(t);
+  const raw = join(dir, 'build.raw');
+  sparseRaw(raw, 64 * MiB, [[0, randomBytes(MiB)]]);
+  const before = sha256(raw);
+  const logged: string[] = [];
+  const viaTool = await convertImage({
+    input: raw,
+    output: join(dir, 'tool.vhd'),
+    format: 'vhd',
+    converter: 'vhd-util',
+    log: (l) => logged.push(l),
+  });
+  const builtin = await convertImage({
+    input: raw,
+    output: join(dir, 'builtin.vhd'),
+    format: 'vhd',
+    converter: 'builtin',
+  });
+  assert.equal(viaTool.converter, 'vhd-util');
+  assert.equal(sha256(raw), before);
+  qemuCompare(raw, 'vpc', viaTool.path);
+  qemuCompare(raw, 'vpc', builtin.path);
+  const a = readFileSync(viaTool.path).subarray(-512);
+  const b = readFileSync(builtin.path).subarray(-512);
+  // Creator, versions, sizes, geometry and type agree; timestamp, checksum and UUID differ by nature.
+  for (const [from, to] of [
+    [0, 24],
+    [28, 64],
+  ])
+    assert.deepEqual(b.subarray(from, to), a.subarray(from, to), `footer bytes ${from}-${to}`);
+  assert.deepEqual(readdirSync(dir).sort(), ['build.raw', 'builtin.vhd', 'tool.vhd'], 'no .bak or intermediate left');
+});
+
+async function rejectsNaming(opts: ConvertImageOptions, re: RegExp, kind: string): Promise<void> {
+  await assert.rejects(convertImage(opts), (err: unknown) => {
+    assert.ok(err instanceof ImageConvertError, String(err));
+    assert.equal(err.kind, kind);
+    assert.match(err.message, re);
+    return true;
+  });
+}
+
+test('bad input and unwritable targets get clear errors naming the file, and nothing is left behind', async (t) => {
+  const dir = workDir(t);
+  const raw = join(dir, 'ok.raw');
+  sparseRaw(raw, 4 * MiB);
+  const out = join(dir, 'out.vhd');
+  const missing = join(dir, 'missing.raw');
+  await rejectsNaming(
+    { input: missing, output: out, format: 'vhd' },
+    new RegExp(`${missing} does not exist`),
+    'bad-input',
+  );
+  await rejectsNaming(
+    { input: dir, output: out, format: 'vhd' },
+    new RegExp(`${dir} is not a regular file`),
+    'bad-input',
+  );
+  const empty = join(dir, 'empty.raw');
+  writeFileSync(empty, '');
+  await rejectsNaming({ input: empty, output: out, format: 'vhd' }, new RegExp(`${empty} is empty`), 'bad-input');
+  const ragged = join(dir, 'ragged.raw');
+  sparseRaw(ragged, 4 * MiB + 100);
+  await rejectsNaming(
+    { input: ragged, output: out, format: 'qcow2' },
+    new RegExp(`${ragged} is ${4 * MiB + 100} bytes, not a whole number of 512-byte sectors.*truncate -s %512`),
+    'bad-input',
+  );
+  const tooBig = join(dir, 'too-big.raw');
+  sparseRaw(tooBig, 2041 * GiB);
+  await rejectsNaming({ input: tooBig, output: out, format: 'vhd' }, /too-big\.raw.*2040 GiB/, 'bad-input');
+  const noDir = join(dir, 'no', 'such', 'dir', 'out.vhd');
+  await rejectsNaming({ input: raw, output: noDir, format: 'vhd' }, new RegExp(`cannot write ${noDir}`), 'bad-output');
+  await rejectsNaming({ input: raw, output: join(empty, 'out.vhd'), format: 'vhd' }, /not writable/, 'bad-output');
+  await rejectsNaming({ input: raw, output: raw, format: 'raw' }, /is the input image/, 'bad-output');
+  await rejectsNaming({ input: raw, output: dir, format: 'vhd' }, /is a directory/, 'bad-output');
+  await rejectsNaming({ input: raw, output: out, format: 'vmdk' as never }, /unknown image format vmdk/, 'bad-input');
+  assert.deepEqual(readdirSync(dir).sort(), ['empty.raw', 'ok.raw', 'ragged.raw', 'too-big.raw']);
+});
+
+test('a directory that refuses writes is reported with the file named', async (t) => {
+  if (process.getuid?.() === 0) return t.skip('running as root, which file permissions do not stop');
+  const dir = workDir(t);
+  const raw = join(dir, 'ok.raw');
+  sparseRaw(raw, 4 * MiB);
+  const locked = join(dir, 'locked');
+  mkdirSync(locked, { mode: 0o500 });
+  const out = join(locked, 'out.vhd');
+  await rejectsNaming({ input: raw, output: out, format: 'vhd' }, new RegExp(`cannot write ${out}`), 'bad-output');
+  const unreadable = join(dir, 'secret.raw');
+  sparseRaw(unreadable, 4 * MiB);
+  spawnSync('chmod', ['000', unreadable]);
+  await rejectsNaming(
+    { input: unreadable, output: join(dir, 'o.vhd'), format: 'vhd' },
+    /secret\.raw is not readable/,
+    'bad-input',
+  );
+});
+
+test('cancelling a conversion stops it and removes the partial file, for builtin and qemu-img alike', async (t) => {
+  const dir = workDir(t);
+  const raw = join(dir, 'big.raw');
+  sparseRaw(raw, 8 * GiB, [
+    [0, randomBytes(MiB)],
+    [6 * GiB, randomBytes(MiB)],
+  ]);
+  const converters: [ConvertImageOptions['format'], ConvertImageOptions['converter']][] = [['vhd', 'builtin']];
+  if (findOnPath('qemu-img')) converters.push(['qcow2', 'auto']);
+  for (const [format, converter] of converters) {
+    const abort = new AbortController();
+    const reason = new Error(`cancelled ${format}`);
+    let seen = 0;
+    await assert.rejects(
+      convertImage({
+        input: raw,
+        output: join(dir, `out.${format}`),
+        format,
+        converter,
+        signal: abort.signal,
+        onProgress: (p) => {
+          // Cancel once the conversion is demonstrably under way, not before it starts.
+          if (p.phase === 'convert' && p.bytesDone > 0 && seen++ === 0) abort.abort(reason);
+        },
+      }),
+      (err) => err === reason,
+    );
+    assert.ok(seen > 0, `${format}: progress was reported before the cancellation`);
+    assert.deepEqual(readdirSync(dir), ['big.raw'], `${format}: no partial file left`);
+  }
+  if (converters.length === 1) t.diagnostic(`qemu-img cancellation not exercised: ${noQemu}`);
+});
+
+test('nodepool image-convert converts, prints one plain result line, and fails clearly on bad input', async (t) => {
+  const dir = workDir(t);
+  const raw = join(dir, 'build.raw');
+  sparseRaw(raw, 6 * MiB, [[2 * MiB, randomBytes(1000)]]);
+  const out = join(dir, 'build.vhd');
+  const ok = await runCli(['image-convert', raw, '--to', 'vhd', '-o', out, '--converter', 'builtin']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout, `${out}: vhd by builtin, ${readFileSync(out).length} bytes, sha256 ${sha256(out)}\n`);
+  assert.equal(ok.stderr, '', 'no progress display when stderr is not a terminal');
+  if (findOnPath('qemu-img')) qemuCompare(raw, 'vpc', out);
+
+  const bad = await runCli(['image-convert', join(dir, 'nope.raw'), '--to', 'vhd', '-o', join(dir, 'x.vhd')]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /nope\.raw does not exist/);
+
+  const emptyBin = join(dir, 'bin');
+  mkdirSync(emptyBin);
+  const forced = await runCli(
+    ['image-convert', raw, '--to', 'vhd', '-o', join(dir, 'y.vhd'), '--converter', 'vhd-util'],
+    {
+      env: { PATH: emptyBin },
+    },
+  );
+  assert.notEqual(forced.code, 0);
+  assert.match(forced.stderr, /vhd-util not found on PATH/);
+
+  const wrongFormat = await runCli(['image-convert', raw, '--to', 'vmdk', '-o', join(dir, 'z.vmdk')]);
+  assert.notEqual(wrongFormat.code, 0);
+  assert.match(wrongFormat.stderr, /Choices: "vhd", "qcow2", "raw"/);
+  assert.deepEqual(readdirSync(dir).sort(), ['bin', 'build.raw', 'build.vhd']);
+});
