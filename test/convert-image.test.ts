@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   closeSync,
   ftruncateSync,
   mkdirSync,
@@ -189,23 +190,39 @@ test('bad input and unwritable targets get clear errors naming the file, and not
   assert.deepEqual(readdirSync(dir).sort(), ['empty.raw', 'ok.raw', 'ragged.raw', 'too-big.raw']);
 });
 
-test('a directory that refuses writes is reported with the file named', async (t) => {
-  if (process.getuid?.() === 0) return t.skip('running as root, which file permissions do not stop');
+test('an unwritable target directory and an unreadable input are reported with the file named', async (t) => {
+  // Root ignores file permissions, so as root the CLI runs as nobody; either way the real command runs.
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot && !findOnPath('runuser')) return t.skip('running as root without runuser to drop privileges');
   const dir = workDir(t);
+  chmodSync(dir, 0o755);
   const raw = join(dir, 'ok.raw');
   sparseRaw(raw, 4 * MiB);
+  chmodSync(raw, 0o644);
   const locked = join(dir, 'locked');
-  mkdirSync(locked, { mode: 0o500 });
+  mkdirSync(locked, { mode: 0o555 });
+  const secret = join(dir, 'secret.raw');
+  sparseRaw(secret, 4 * MiB);
+  chmodSync(secret, 0o000);
+  const cli = (args: string[]): { status: number | null; stderr: string } => {
+    const argv = [process.execPath, join(import.meta.dirname, '..', 'cli', 'main.ts'), 'image-convert', ...args];
+    const r = asRoot
+      ? spawnSync('runuser', ['-u', 'nobody', '--', ...argv], { encoding: 'utf8', cwd: '/' })
+      : spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8' });
+    return { status: r.status, stderr: r.stderr };
+  };
   const out = join(locked, 'out.vhd');
-  await rejectsNaming({ input: raw, output: out, format: 'vhd' }, new RegExp(`cannot write ${out}`), 'bad-output');
-  const unreadable = join(dir, 'secret.raw');
-  sparseRaw(unreadable, 4 * MiB);
-  spawnSync('chmod', ['000', unreadable]);
-  await rejectsNaming(
-    { input: unreadable, output: join(dir, 'o.vhd'), format: 'vhd' },
-    /secret\.raw is not readable/,
-    'bad-input',
+  const unwritable = cli([raw, '--to', 'vhd', '-o', out]);
+  assert.equal(unwritable.status, 1);
+  assert.match(
+    unwritable.stderr,
+    new RegExp(`cannot write ${out}: its directory ${locked} is missing or not writable`),
   );
+  const unreadable = cli([secret, '--to', 'vhd', '-o', join(dir, 'o.vhd')]);
+  assert.equal(unreadable.status, 1);
+  assert.match(unreadable.stderr, new RegExp(`input image ${secret} is not readable`));
+  assert.deepEqual(readdirSync(locked), []);
+  assert.deepEqual(readdirSync(dir).sort(), ['locked', 'ok.raw', 'secret.raw']);
 });
 
 test('cancelling a conversion stops it and removes the partial file, for builtin and qemu-img alike', async (t) => {
