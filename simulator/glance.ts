@@ -79,10 +79,15 @@ export function renderImage(img: ImageRecord): Record<string, unknown> {
   };
 }
 
+/** jsonschema messages print values the way Python's repr does. */
+function pyRepr(value: unknown): string {
+  return typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
+}
+
 function schemaError(value: unknown, allowed: string[] | string, field: string): HttpError {
   const what = Array.isArray(allowed)
-    ? `${JSON.stringify(value)} is not one of [${allowed.map((a) => `'${a}'`).join(', ')}]`
-    : `${JSON.stringify(value)} is not of type '${allowed}'`;
+    ? `${pyRepr(value)} is not one of [${allowed.map((a) => `'${a}'`).join(', ')}]`
+    : `${pyRepr(value)} is not of type '${allowed}'`;
   return new HttpError(
     400,
     `Provided object does not match schema 'image': ${what}\n\nFailed validating in schema['properties']['${field}']`,

@@ -4,11 +4,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { Cloud } from './cloud.ts';
-import type { Knobs } from './knobs.ts';
+import type { Knobs, KnobsPatch } from './knobs.ts';
 import { DEFAULT_KNOBS, mergeKnobs } from './knobs.ts';
 import { Router } from './server.ts';
 
-export type { Knobs, Operation, FaultRule, FaultKind } from './knobs.ts';
+export type { Knobs, KnobsPatch, Operation, FaultRule, FaultKind } from './knobs.ts';
 export { DEFAULT_KNOBS, OPERATIONS } from './knobs.ts';
 
 export interface SimCloudOptions {
@@ -24,7 +24,8 @@ export interface SimCloudOptions {
   regions?: string[];
   /** Default 2222. */
   sshPort?: number;
-  knobs?: Partial<Knobs>;
+  /** Partial<Knobs>; quota may be partial too. */
+  knobs?: KnobsPatch;
 }
 
 export interface SimCloud {
@@ -32,7 +33,8 @@ export interface SimCloud {
   baseUrl: string;
   /** `${baseUrl}/identity`; clients append /v3, and GET on it returns version discovery. */
   authUrl: string;
-  setKnobs(k: Partial<Knobs>): Promise<void>;
+  /** Partial<Knobs> (quota may be partial too); rejects on unknown keys or bad values. */
+  setKnobs(k: KnobsPatch): Promise<void>;
   knobs(): Knobs;
   close(): Promise<void>;
 }

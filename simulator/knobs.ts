@@ -50,6 +50,9 @@ export interface Knobs {
   hangDeletes: boolean;
 }
 
+/** What setKnobs and PUT /admin/knobs accept: any subset of keys; quota may itself be partial. */
+export type KnobsPatch = Partial<Omit<Knobs, 'quota'>> & { quota?: Partial<Knobs['quota']> };
+
 export const DEFAULT_KNOBS: Knobs = {
   tokenTtlSeconds: 3600,
   bootSeconds: { min: 0.2, max: 0.5 },
