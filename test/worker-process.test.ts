@@ -1,0 +1,74 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { workerHealth } from '../workflows/index.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { connectClient, temporalAddress, uniqueTaskQueue } from './support/temporal.ts';
+
+const ROOT = join(import.meta.dirname, '..');
+let db: TestDatabase;
+let client: Client;
+let closeClient: () => Promise<void>;
+let dir: string;
+
+before(async () => {
+  db = await createTestDatabase('worker_proc');
+  ({ client, close: closeClient } = await connectClient());
+  dir = mkdtempSync(join(tmpdir(), 'nodepool-worker-'));
+});
+
+after(async () => {
+  await closeClient();
+  await db.drop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('the worker process migrates the database, serves its task queue, and stops cleanly on SIGTERM', async () => {
+  const taskQueue = uniqueTaskQueue('proc');
+  const configFile = join(dir, 'nodepool.yaml');
+  writeFileSync(
+    configFile,
+    `temporal:\n  address: ${temporalAddress()}\n  task-queue: ${taskQueue}\ndatabase:\n  url: ${db.url}\n`,
+  );
+  const child = spawn(process.execPath, [join(ROOT, 'worker', 'main.ts'), '-c', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DATABASE_URL: '', TEMPORAL_ADDRESS: '' },
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const result = await client.workflow.execute(workerHealth, {
+      taskQueue,
+      workflowId: `${taskQueue}-health`,
+      args: [taskQueue],
+      workflowExecutionTimeout: '60 seconds',
+    });
+    assert.deepEqual(result.database.pendingMigrations, []);
+    assert.equal(result.database.appliedMigrations.length > 0, true);
+    assert.match(output, /database ready/);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0, output);
+  assert.match(output, /worker stopped/);
+});
+
+test('the worker refuses an invalid config with file:line:column errors and exit 2', async () => {
+  const configFile = join(dir, 'bad.yaml');
+  writeFileSync(configFile, 'temporal:\n  adress: localhost:7233\n');
+  const child = spawn(process.execPath, [join(ROOT, 'worker', 'main.ts'), '-c', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  assert.equal(code, 2);
+  assert.match(stderr, /bad\.yaml:2:3/);
+  assert.match(stderr, /adress/);
+});

@@ -1,0 +1,58 @@
+// The nodepool worker process: loads nodepool.yaml, opens and migrates the database, and polls the
+// configured Temporal task queue until SIGINT/SIGTERM (the SDK drains in-flight work on those signals).
+import { NativeConnection } from '@temporalio/worker';
+import { pino } from 'pino';
+import { ConfigError, formatIssue, loadConfig, type Config } from '../config/index.ts';
+import { migrate, openDatabase, redactUrl } from '../db/orm.ts';
+import { createNodepoolWorker } from './worker.ts';
+
+const log = pino({ name: 'nodepool-worker' });
+
+function configPath(argv: string[]): string {
+  const i = argv.findIndex((a) => a === '-c' || a === '--config');
+  if (i >= 0 && argv[i + 1]) return argv[i + 1] as string;
+  return process.env.NODEPOOL_CONFIG ?? '/etc/nodepool/nodepool.yaml';
+}
+
+function load(path: string): Config {
+  try {
+    return loadConfig(path);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const issue of err.issues) process.stderr.write(`${formatIssue(issue)}\n`);
+      process.stderr.write(`nodepool-worker: ${path} is not valid; fix the errors above (nodepool config-validate)\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  const path = configPath(process.argv.slice(2));
+  const config = load(path);
+  // The environment wins over the file so containers and tests can point one config at their own services.
+  const databaseUrl = process.env.DATABASE_URL || config.database.url;
+  const address = process.env.TEMPORAL_ADDRESS || config.temporal.address;
+  const namespace = config.temporal.namespace;
+  const taskQueue = process.env.NODEPOOL_TASK_QUEUE || config.temporal.taskQueue;
+
+  const orm = await openDatabase(databaseUrl ? { url: databaseUrl } : { dataDir: config.database.dataDir });
+  const applied = await migrate(orm);
+  log.info(
+    { database: databaseUrl ? redactUrl(databaseUrl) : `pglite:${config.database.dataDir}`, applied },
+    'database ready',
+  );
+
+  const connection = await NativeConnection.connect({ address });
+  try {
+    const worker = await createNodepoolWorker({ connection, namespace, taskQueue, orm });
+    log.info({ address, namespace, taskQueue, config: path }, 'worker polling');
+    await worker.run();
+    log.info('worker stopped');
+  } finally {
+    await connection.close();
+    await orm.close();
+  }
+}
+
+await main();
