@@ -33,6 +33,9 @@ function messageFor(issue: core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
       if (issue.input === undefined) return `missing required key '${String(last)}'`;
+      // YAML reads 22.04, 1 and yes as numbers or booleans; the fix is quoting, which nobody guesses from "string".
+      if (issue.expected === 'string' && (typeof issue.input === 'number' || typeof issue.input === 'boolean'))
+        return `expected a string, found ${found}; quote it to keep it text: '${found}'`;
       return `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, found ${found}`;
     case 'too_small':
       if (issue.origin === 'array') return `expected at least ${issue.minimum} item(s), found an empty list`;
@@ -99,7 +102,8 @@ function topLevelProblem(doc: Document): string | undefined {
 /** Parses and checks the text of a nodepool.yaml; `fileName` is used in messages and to anchor relative paths. */
 export function parseConfig(text: string, fileName: string, options: LoadOptions = {}): Config {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  // merge: `<<: *defaults` is common in nodepool configurations (PyYAML reads it by default).
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((err) => ({

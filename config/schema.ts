@@ -172,7 +172,7 @@ const diskimageSchema = section({
   'build-timeout': seconds().default(28800),
   pause: z.boolean().default(false),
   'env-vars': stringMap().default({}),
-  release: z.union([z.string(), z.number()]).transform(String).optional(),
+  release: name().optional(),
   username: name().optional(),
 });
 

@@ -178,7 +178,9 @@ const cases: Case[] = [
   {
     name: 'a provider diskimage meta value that is not a string',
     text: after(7, '        meta:', '          build: 42'),
-    expect: ['nodepool.yaml:9:18: providers[0].diskimages[0].meta.build: expected a string, found 42'],
+    expect: [
+      "nodepool.yaml:9:18: providers[0].diskimages[0].meta.build: expected a string, found 42; quote it to keep it text: '42'",
+    ],
   },
   {
     name: 'a negative simulator quota',
@@ -203,7 +205,16 @@ const cases: Case[] = [
   {
     name: 'an env-vars value that is not a string',
     text: after(17, '    env-vars:', '      DIB_DEBUG_TRACE: 1'),
-    expect: ['nodepool.yaml:19:24: diskimages[0].env-vars.DIB_DEBUG_TRACE: expected a string, found 1'],
+    expect: [
+      "nodepool.yaml:19:24: diskimages[0].env-vars.DIB_DEBUG_TRACE: expected a string, found 1; quote it to keep it text: '1'",
+    ],
+  },
+  {
+    name: 'a release YAML reads as a number',
+    text: after(17, '    release: 22.04'),
+    expect: [
+      "nodepool.yaml:18:14: diskimages[0].release: expected a string, found 22.04; quote it to keep it text: '22.04'",
+    ],
   },
   {
     name: 'a rebuild-age in years',

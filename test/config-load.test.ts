@@ -130,6 +130,32 @@ test('provider, pool, diskimage and label defaults', () => {
   });
 });
 
+test('YAML anchors and merge keys share settings between providers', () => {
+  const config = parseConfig(
+    y(
+      'labels: [{name: small}]',
+      'diskimages: [{name: x, elements: [e]}]',
+      'providers:',
+      '  - &defaults',
+      '    name: east',
+      '    cloud: east',
+      '    rate: 0.25',
+      '    diskimages: [{name: x}]',
+      '  - <<: *defaults',
+      '    name: west',
+      '    cloud: west',
+    ),
+    'nodepool.yaml',
+  );
+  assert.deepEqual(
+    config.providers.map((p) => [p.name, p.cloud, p.rate, p.diskimages.map((d) => d.name)]),
+    [
+      ['east', 'east', 0.25, ['x']],
+      ['west', 'west', 0.25, ['x']],
+    ],
+  );
+});
+
 test('durations in seconds or with units', () => {
   assert.equal(parseDuration('90'), 90);
   assert.equal(parseDuration('90s'), 90);
