@@ -148,12 +148,21 @@ export class OpenStackAdapter implements ProviderAdapter {
     if (Object.keys(spec.metadata).length === 0) {
       throw new Invalid('image.upload: refusing to upload an untagged image', { operation: 'image.upload' });
     }
-    // A retried upload reuses the record an earlier attempt created; a half-written one is thrown away.
+    // A retried upload reuses what an earlier attempt left: the upload ID tag makes a match ours.
     let target: Image | undefined;
     for (const image of await this.#glance.listImages({ name: spec.name })) {
       if (!hasTags(image.metadata, spec.metadata)) continue;
-      if (image.state === 'queued' && !target) target = image;
-      else if (image.state !== 'active') await gone(() => this.#glance.deleteImage(image.id));
+      if (image.state === 'active') {
+        // The earlier attempt finished but its answer was lost: keep the image if it holds this file.
+        const digest = await digestFile(spec.path);
+        const verifiedBy = await verifyChecksum(image, digest, spec.path).catch(() => undefined);
+        if (verifiedBy !== undefined) return { image, ...digest, verifiedBy };
+        await gone(() => this.#glance.deleteImage(image.id));
+      } else if (image.state === 'queued' && !target) {
+        target = image;
+      } else {
+        await gone(() => this.#glance.deleteImage(image.id));
+      }
     }
     target ??= await this.#glance.createImage({
       name: spec.name,
@@ -312,6 +321,18 @@ async function verifyChecksum(
     return 'md5';
   }
   return null;
+}
+
+async function digestFile(path: string): Promise<{ sha512: string; md5: string; bytes: number }> {
+  const sha512 = createHash('sha512');
+  const md5 = createHash('md5');
+  let bytes = 0;
+  for await (const chunk of createReadStream(path)) {
+    sha512.update(chunk as Buffer);
+    md5.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { sha512: sha512.digest('hex'), md5: md5.digest('hex'), bytes };
 }
 
 async function hashFile(path: string, algo: string): Promise<string | undefined> {

@@ -1,8 +1,7 @@
 // Glance v2: image records, data streamed from disk (hashing as it goes), listing and deletion.
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { Transient } from '../errors.ts';
 import type { Image, ImageState } from '../adapter.ts';
 import type { Metadata } from '../tags.ts';
@@ -87,20 +86,20 @@ export class GlanceClient {
       path: `/v2/images/${encodeURIComponent(id)}/file`,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
       timeoutMs,
-      body: () => {
-        const d = { sha512: createHash('sha512'), md5: createHash('md5'), bytes: 0 };
-        digest = d;
-        const tap = new Transform({
-          transform(chunk: Buffer, _enc, done) {
-            d.sha512.update(chunk);
-            d.md5.update(chunk);
-            d.bytes += chunk.length;
-            done(null, chunk);
-          },
-        });
-        return Readable.toWeb(
-          createReadStream(path, { highWaterMark: 1 << 20 }).pipe(tap),
-        ) as ReadableStream<Uint8Array>;
+      upload: {
+        path,
+        through: () => {
+          const d = { sha512: createHash('sha512'), md5: createHash('md5'), bytes: 0 };
+          digest = d;
+          return new Transform({
+            transform(chunk: Buffer, _enc, done) {
+              d.sha512.update(chunk);
+              d.md5.update(chunk);
+              d.bytes += chunk.length;
+              done(null, chunk);
+            },
+          });
+        },
       },
     });
     if (!digest) throw new Transient('image.upload: no data was sent', { operation: 'image.upload' });

@@ -1,5 +1,9 @@
 // fetch with the things every OpenStack call needs: a deadline, errors mapped to the typed provider errors,
 // Retry-After honoured, and secrets scrubbed from anything a cloud echoes back.
+import { createReadStream } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Transform } from 'node:stream';
 import { Invalid, NotFound, ProviderError, QuotaExceeded, RateLimited, Transient, redact } from '../errors.ts';
 
 export interface RequestSpec {
@@ -9,8 +13,11 @@ export interface RequestSpec {
   url: string;
   headers?: Record<string, string>;
   json?: unknown;
-  /** A body that can be produced again, so a request re-sent after re-authentication gets a fresh stream. */
-  body?: () => ReadableStream<Uint8Array>;
+  /**
+   * A file to stream as the body. Each attempt (a re-send after re-authentication) opens it afresh and
+   * passes it through a new `through` transform (used to hash what was sent).
+   */
+  upload?: { path: string; through?: () => Transform };
   /** Overrides the client's default deadline (uploads need far longer than API calls). */
   timeoutMs?: number;
 }
@@ -51,26 +58,18 @@ export class HttpClient {
       'user-agent': this.#opts.userAgent ?? 'nodepool-ts',
       ...spec.headers,
     };
-    let body: RequestInit['body'];
+    let body: string | undefined;
     if (spec.json !== undefined) {
       headers['content-type'] ??= 'application/json';
       body = JSON.stringify(spec.json);
-    } else if (spec.body) {
-      body = spec.body();
     }
     try {
-      const res = await fetch(spec.url, {
-        method: spec.method,
-        headers,
-        body,
-        signal: controller.signal,
-        redirect: 'follow',
-        ...(spec.body ? { duplex: 'half' } : {}),
-      } as RequestInit);
-      const text = await res.text();
-      const parsed = parseJson(text, res.headers);
+      const res = spec.upload
+        ? await streamFile(spec.method, spec.url, headers, spec.upload, controller.signal)
+        : await fetchText(spec.method, spec.url, headers, body, controller.signal);
+      const parsed = parseJson(res.text, res.headers);
       if (res.status >= 200 && res.status < 300) return { status: res.status, headers: res.headers, body: parsed };
-      throw this.#errorFor(spec.operation, res.status, res.headers, parsed, text);
+      throw this.#errorFor(spec.operation, res.status, res.headers, parsed, res.text);
     } catch (err) {
       if (err instanceof ProviderError) throw err;
       if (controller.signal.aborted) {
@@ -110,6 +109,59 @@ export class HttpClient {
     if (status === 409 || status === 408 || status >= 500) return new Transient(message, details);
     return new Invalid(message, details);
   }
+}
+
+interface RawResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+async function fetchText(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  signal: AbortSignal,
+): Promise<RawResponse> {
+  const res = await fetch(url, { method, headers, body, signal, redirect: 'follow' });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+/**
+ * Streams a file with node:http(s) rather than fetch: undici keeps every chunk of a streamed request body
+ * alive until the response arrives (1 GiB of RSS for a 1 GiB image), while a piped request holds one chunk.
+ */
+function streamFile(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  upload: NonNullable<RequestSpec['upload']>,
+  signal: AbortSignal,
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(target, { method, headers, signal }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+        }
+        resolve({ status: res.statusCode ?? 0, headers: h, text: Buffer.concat(chunks).toString('utf8') });
+      });
+    });
+    req.on('error', reject);
+    const file = createReadStream(upload.path, { highWaterMark: 1 << 20 });
+    const source = upload.through ? file.pipe(upload.through()) : file;
+    file.on('error', (err) => req.destroy(err));
+    // The cloud may answer (and close) before taking the whole body, e.g. a 413 or 401: stop reading then.
+    req.on('close', () => file.destroy());
+    source.pipe(req);
+  });
 }
 
 function parseJson(text: string, headers: Headers): unknown {
