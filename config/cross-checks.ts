@@ -16,6 +16,16 @@ export interface CrossCheckContext {
   findVhdUtil: () => string | undefined;
 }
 
+/** Looking for vhd-util touches the disk: once per check is enough. */
+function once<T>(fn: () => T): () => T {
+  let done = false;
+  let value: T;
+  return () => {
+    if (!done) [value, done] = [fn(), true];
+    return value;
+  };
+}
+
 function duplicates(items: readonly { name: string }[], prefix: PathSegment[], kind: string): Finding[] {
   const first = new Map<string, number>();
   const findings: Finding[] = [];
@@ -53,11 +63,44 @@ function checkDiskimages(config: Config): Finding[] {
   return findings;
 }
 
-function checkProviders(config: Config, ctx: CrossCheckContext): Finding[] {
+/** The provider's image-format against the diskimages' formats lists, and the vhd-util it may need. */
+function checkProviderFormats(config: Config, p: number, findVhdUtil: () => string | undefined): Finding[] {
+  const findings: Finding[] = [];
+  const provider = config.providers[p];
+  if (!provider) return findings;
+  const at = (...rest: PathSegment[]): PathSegment[] => ['providers', p, ...rest];
+  const format = provider.imageFormat;
+  if (format === undefined) return findings;
+  for (const image of provider.diskimages) {
+    const d = config.diskimages.findIndex((x) => x.name === image.name);
+    const formats = config.diskimages[d]?.formats;
+    if (formats && !formats.includes(format))
+      findings.push({
+        path: ['diskimages', d, 'formats'],
+        message: `diskimage '${image.name}' is uploaded to provider '${provider.name}' as ${format} (${formatPath(at('image-format'))}) but its formats [${formats.join(', ')}] lack ${format}; add ${format}`,
+      });
+  }
+  const converter = provider.vhdConverter ?? config.vhdConverter;
+  if (format !== 'vhd' || converter === 'builtin' || provider.diskimages.length === 0) return findings;
+  // auto falls back to the built-in converter when vhd-util is not on PATH, but not past a configured path.
+  if (converter === 'auto' && config.vhdUtil === undefined) return findings;
+  if (findVhdUtil() !== undefined) return findings;
+  const problem =
+    config.vhdUtil === undefined
+      ? 'no vhd-util was found on PATH'
+      : `vhd-util '${config.vhdUtil}' is not an executable file`;
+  const converterKey = provider.vhdConverter === undefined ? ['vhd-converter'] : at('vhd-converter');
+  findings.push({
+    path: config.vhdUtil === undefined ? converterKey : ['vhd-util'],
+    message: `provider '${provider.name}' makes VHD images with vhd-util (vhd-converter: ${converter}), but ${problem}; set vhd-util to its path, or use vhd-converter: builtin`,
+  });
+  return findings;
+}
+
+function checkProviders(config: Config): Finding[] {
   const findings: Finding[] = [];
   const labelNames = config.labels.map((l) => l.name);
   const imageNames = config.diskimages.map((d) => d.name);
-  let vhdUtil: string | undefined | null = null;
   config.providers.forEach((provider, p) => {
     const at = (...rest: PathSegment[]): PathSegment[] => ['providers', p, ...rest];
     if (provider.driver === 'openstack' && provider.cloud === undefined)
@@ -97,33 +140,6 @@ function checkProviders(config: Config, ctx: CrossCheckContext): Finding[] {
         });
       });
     });
-
-    const format = provider.imageFormat;
-    if (format === undefined) return;
-    for (const image of provider.diskimages) {
-      const d = config.diskimages.findIndex((x) => x.name === image.name);
-      const formats = config.diskimages[d]?.formats;
-      if (formats && !formats.includes(format))
-        findings.push({
-          path: ['diskimages', d, 'formats'],
-          message: `diskimage '${image.name}' is uploaded to provider '${provider.name}' as ${format} (${formatPath(at('image-format'))}) but its formats [${formats.join(', ')}] lack ${format}; add ${format}`,
-        });
-    }
-    const converter = provider.vhdConverter ?? config.vhdConverter;
-    if (format !== 'vhd' || converter === 'builtin' || provider.diskimages.length === 0) return;
-    // auto falls back to the built-in converter when vhd-util is not on PATH, but not past a configured path.
-    if (converter === 'auto' && config.vhdUtil === undefined) return;
-    if (vhdUtil === null) vhdUtil = ctx.findVhdUtil();
-    if (vhdUtil !== undefined) return;
-    const problem =
-      config.vhdUtil === undefined
-        ? 'no vhd-util was found on PATH'
-        : `vhd-util '${config.vhdUtil}' is not an executable file`;
-    const converterKey = provider.vhdConverter === undefined ? ['vhd-converter'] : at('vhd-converter');
-    findings.push({
-      path: config.vhdUtil === undefined ? converterKey : ['vhd-util'],
-      message: `provider '${provider.name}' makes VHD images with vhd-util (vhd-converter: ${converter}), but ${problem}; set vhd-util to its path, or use vhd-converter: builtin`,
-    });
   });
   return findings;
 }
@@ -155,12 +171,14 @@ function checkMinReady(config: Config): Finding[] {
 }
 
 export function crossCheck(config: Config, ctx: CrossCheckContext): Finding[] {
+  const findVhdUtil = once(ctx.findVhdUtil);
   return [
     ...duplicates(config.labels, ['labels'], 'label'),
     ...duplicates(config.providers, ['providers'], 'provider'),
     ...duplicates(config.diskimages, ['diskimages'], 'diskimage'),
     ...checkDiskimages(config),
-    ...checkProviders(config, ctx),
+    ...checkProviders(config),
+    ...config.providers.flatMap((_, p) => checkProviderFormats(config, p, findVhdUtil)),
     ...checkMinReady(config),
   ];
 }
