@@ -2,7 +2,9 @@
 // driver's ready check does a genuine handshake and can verify the host key the console log printed.
 // The listener is bound when the server is created (that reserves the address) but refuses sessions until the
 // server is ACTIVE, as a booting VM would.
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createTcpServer } from 'node:net';
+import type { Server as TcpServer } from 'node:net';
 import ssh2 from 'ssh2';
 
 const { Server: SshServer, utils } = ssh2;
@@ -26,8 +28,8 @@ export function loopbackAddress(index: number): string {
 }
 
 interface Endpoint {
-  server: InstanceType<typeof SshServer>;
-  clients: Set<{ end(): unknown }>;
+  tcp: TcpServer;
+  sockets: Set<Socket>;
 }
 
 export class SshFleet {
@@ -48,8 +50,19 @@ export class SshFleet {
     await this.release(serverId);
     let candidate = address;
     for (let attempt = 0; attempt < 512; attempt++) {
-      const clients = new Set<{ end(): unknown }>();
-      const server = this.makeServer(serverId, hostKey, clients);
+      const sockets = new Set<Socket>();
+      const ssh = this.makeServer(hostKey);
+      // A plain TCP listener in front of ssh2, so a server that is not ACTIVE resets the connection at once,
+      // as a guest whose sshd is not up yet would.
+      const server = createTcpServer((socket) => {
+        if (!this.isReady(serverId)) {
+          socket.destroy();
+          return;
+        }
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+        ssh.injectSocket(socket);
+      });
       const ok = await new Promise<boolean>((resolve, reject) => {
         const onError = (err: NodeJS.ErrnoException) => {
           if (err.code === 'EADDRINUSE') resolve(false);
@@ -62,7 +75,7 @@ export class SshFleet {
         });
       });
       if (ok) {
-        this.endpoints.set(serverId, { server, clients });
+        this.endpoints.set(serverId, { tcp: server, sockets });
         return candidate;
       }
       candidate = nextCandidate();
@@ -72,22 +85,12 @@ export class SshFleet {
 
   listening(serverId: string): AddressInfo | undefined {
     const ep = this.endpoints.get(serverId);
-    return ep ? (ep.server.address() as AddressInfo) : undefined;
+    return ep ? (ep.tcp.address() as AddressInfo) : undefined;
   }
 
-  private makeServer(
-    serverId: string,
-    hostKey: string,
-    clients: Set<{ end(): unknown }>,
-  ): InstanceType<typeof SshServer> {
+  private makeServer(hostKey: string): InstanceType<typeof SshServer> {
     return new SshServer({ hostKeys: [hostKey], ident: 'OpenSSH_9.6p1 nodepool-sim' }, (client) => {
       client.on('error', () => {});
-      clients.add(client);
-      client.on('close', () => clients.delete(client));
-      if (!this.isReady(serverId)) {
-        client.end();
-        return;
-      }
       // Any credentials are fine: what is being simulated is a reachable, booted guest, not its users.
       client.on('authentication', (ctx) => ctx.accept());
       client.on('ready', () => {
@@ -112,8 +115,8 @@ export class SshFleet {
     const ep = this.endpoints.get(serverId);
     if (!ep) return;
     this.endpoints.delete(serverId);
-    for (const c of ep.clients) c.end();
-    await new Promise<void>((resolve) => ep.server.close(() => resolve()));
+    for (const socket of ep.sockets) socket.destroy();
+    await new Promise<void>((resolve) => ep.tcp.close(() => resolve()));
   }
 
   async closeAll(): Promise<void> {

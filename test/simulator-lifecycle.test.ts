@@ -1,0 +1,206 @@
+// The simulator as a long-lived thing: real SSH endpoints on loopback, state that survives a restart,
+// and the `nodepool sim-cloud` command.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import ssh2 from 'ssh2';
+import { runCli } from './support/cli.ts';
+import type { Sim } from './simulator-support.ts';
+import { activeImage, api, createServer, issueToken, startSim, tempDir, waitStatus } from './simulator-support.ts';
+
+const ROOT = join(import.meta.dirname, '..');
+
+interface HandshakeResult {
+  hostKey: Buffer;
+  exitCode: number | null;
+}
+
+/** Connects with a real SSH client, records the host key offered, runs `true`. */
+function sshHandshake(host: string, port: number, expectedKey?: Buffer): Promise<HandshakeResult> {
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client();
+    let offered: Buffer | undefined;
+    const timer = setTimeout(() => {
+      client.end();
+      reject(new Error(`ssh to ${host}:${port} timed out`));
+    }, 10_000);
+    client.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    client.on('ready', () => {
+      client.exec('true', (err, stream) => {
+        if (err) return reject(err);
+        stream.on('exit', (code: number | null) => {
+          clearTimeout(timer);
+          client.end();
+          resolve({ hostKey: offered!, exitCode: code });
+        });
+        stream.resume();
+      });
+    });
+    client.connect({
+      host,
+      port,
+      username: 'root',
+      password: 'irrelevant',
+      readyTimeout: 8000,
+      hostVerifier: (key: Buffer) => {
+        offered = key;
+        return expectedKey === undefined || key.equals(expectedKey);
+      },
+    });
+  });
+}
+
+/** The host key as cloud-init prints it in the console log, parsed to the wire blob ssh2 hands hostVerifier. */
+async function consoleHostKey(sim: Sim, token: string, id: string): Promise<Buffer> {
+  const out = await api(`${sim.compute}/servers/${id}/action`, {
+    method: 'POST',
+    token,
+    json: { 'os-getConsoleOutput': { length: null } },
+  });
+  assert.equal(out.status, 200);
+  const block = /-----BEGIN SSH HOST KEY KEYS-----\n(.+)\n-----END SSH HOST KEY KEYS-----/.exec(out.body.output);
+  assert.ok(block, `no host key block in console output:\n${out.body.output}`);
+  const parsed = ssh2.utils.parseKey(block[1]!);
+  if (parsed instanceof Error) throw parsed;
+  return parsed.getPublicSSH();
+}
+
+describe('ssh endpoints', () => {
+  let sim: Sim;
+  after(async () => sim?.dispose());
+
+  test('an ACTIVE server answers a real SSH handshake with the host key its console log printed', async () => {
+    sim = await startSim({ seed: 3 });
+    const token = await issueToken(sim);
+    const image = await activeImage(sim, token);
+    const id = (await createServer(sim, token, image)).body.server.id;
+    const server = (await waitStatus(sim, token, id, 'ACTIVE')).body.server;
+    const addr = server.addresses.private[0].addr as string;
+    const expected = await consoleHostKey(sim, token, id);
+    const result = await sshHandshake(addr, 2222, expected);
+    assert.ok(result.hostKey.equals(expected));
+    assert.equal(result.exitCode, 0);
+
+    // A second server gets its own address and its own key.
+    const id2 = (await createServer(sim, token, image, { name: 'vm2' })).body.server.id;
+    const server2 = (await waitStatus(sim, token, id2, 'ACTIVE')).body.server;
+    assert.notEqual(server2.addresses.private[0].addr, addr);
+    assert.ok(!(await consoleHostKey(sim, token, id2)).equals(expected));
+
+    // Deleting the server takes its endpoint away.
+    await api(`${sim.compute}/servers/${id2}`, { method: 'DELETE', token });
+    await assert.rejects(sshHandshake(server2.addresses.private[0].addr, 2222));
+  });
+
+  test('a server still in BUILD refuses the handshake', async () => {
+    const token = await issueToken(sim);
+    const image = await activeImage(sim, token);
+    await sim.setKnobs({ bootSeconds: { min: 3600, max: 3600 } });
+    const id = (await createServer(sim, token, image, { name: 'booting' })).body.server.id;
+    await sim.setKnobs({ bootSeconds: { min: 0.2, max: 0.5 } });
+    // The address is not published during BUILD; find it the way an operator could not, to prove the point.
+    const state = (await import('node:fs')).readFileSync(join(sim.stateDir, 'state.json'), 'utf8');
+    const addr = (JSON.parse(state) as { servers: Record<string, { address: string }> }).servers[id]!.address;
+    await assert.rejects(sshHandshake(addr, 2222));
+  });
+});
+
+describe('restart', () => {
+  test('servers, images, image data, tokens and host keys survive close and start on the same state dir', async () => {
+    const stateDir = tempDir();
+    try {
+      const first = await startSim({ stateDir, seed: 5 });
+      const token = await issueToken(first);
+      const data = Buffer.from('persisted image bytes');
+      const imageId = await activeImage(first, token, data);
+      const id = (await createServer(first, token, imageId, { metadata: { keep: 'me' } })).body.server.id;
+      const before = (await waitStatus(first, token, id, 'ACTIVE')).body.server;
+      const key = await consoleHostKey(first, token, id);
+      const building = (await createServer(first, token, imageId, { name: 'mid-boot' })).body.server.id;
+      await first.close();
+
+      const second = await startSim({ stateDir, seed: 5 });
+      try {
+        assert.notEqual(second.baseUrl, '', 'restarted');
+        const after = (
+          await api(`${second.compute}/servers/${id}`, { token, headers: { 'OpenStack-API-Version': 'compute 2.79' } })
+        ).body.server;
+        assert.equal(after.status, 'ACTIVE');
+        assert.equal(after.metadata.keep, 'me');
+        assert.deepEqual(after.addresses, before.addresses);
+        await waitStatus(second, token, building, 'ACTIVE');
+        const img = await api(`${second.image}/v2/images/${imageId}`, { token });
+        assert.equal(img.body.status, 'active');
+        const file = await fetch(`${second.image}/v2/images/${imageId}/file`, { headers: { 'x-auth-token': token } });
+        assert.ok(Buffer.from(await file.arrayBuffer()).equals(data));
+        const hs = await sshHandshake(after.addresses.private[0].addr, 2222, key);
+        assert.ok(hs.hostKey.equals(key));
+        // New ids do not collide with old ones: the id stream continues where it stopped.
+        const newId = (await createServer(second, token, imageId)).body.server.id;
+        assert.notEqual(newId, id);
+        assert.notEqual(newId, building);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('nodepool sim-cloud', () => {
+  test('runs in the foreground, prints the auth URL and a clouds.yaml, stops on SIGINT', async () => {
+    const stateDir = tempDir();
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'cli', 'main.ts'), 'sim-cloud', '--state-dir', stateDir, '--region', 'R1', '--region', 'R2'],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!/region_name: R1/.test(out)) {
+        assert.ok(Date.now() < deadline, `no clouds.yaml printed:\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const authUrl = /auth URL (\S+)/.exec(out)![1]!;
+      assert.match(out, new RegExp(`auth_url: ${authUrl}`));
+      assert.match(out, /application_credential_id: nodepool-appcred/);
+      const discovery = await api(authUrl);
+      assert.equal(discovery.status, 300);
+      const token = await issueToken({ authUrl } as never);
+      const r2 = await api(`${authUrl.replace(/\/identity$/, '')}/R2/compute/v2.1/flavors`, { token });
+      assert.equal(r2.status, 200);
+    } finally {
+      child.kill('SIGINT');
+      assert.equal(await exited, 0);
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+    assert.match(out, /sim-cloud stopped/);
+  });
+
+  test('a bad --knobs file exits non-zero naming the file and the key', async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'knobs.json');
+      writeFileSync(file, JSON.stringify({ bootSecs: 1 }));
+      const r = await runCli(['sim-cloud', '--state-dir', join(dir, 'state'), '--knobs', file]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /--knobs .*knobs\.json: invalid knobs: .*bootSecs/);
+      writeFileSync(file, '{not json');
+      const r2 = await runCli(['sim-cloud', '--state-dir', join(dir, 'state'), '--knobs', file]);
+      assert.equal(r2.code, 2);
+      assert.match(r2.stderr, /not valid JSON/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
