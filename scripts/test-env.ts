@@ -3,23 +3,10 @@
 // Tests isolate themselves by task queue, workflow IDs and (where they need it) their own database.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
-import { ROOT, ensureDebianCommands, ensurePip, ensurePostgres, ensureTemporalCli, log } from './tools.ts';
+import { ROOT, freePort, ensureDebianCommands, ensurePip, ensurePostgres, ensureTemporalCli, log } from './tools.ts';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') return reject(new Error('no port'));
-      srv.close(() => resolve(addr.port));
-    });
-  });
-}
 
 async function createDatabase(adminUrl: string, name: string): Promise<string> {
   const client = new pg.Client({ connectionString: adminUrl });
@@ -114,4 +101,4 @@ async function main(): Promise<number> {
   return code;
 }
 
-process.exitCode = await main();
+if (import.meta.main) process.exitCode = await main();
