@@ -11,7 +11,9 @@ import {
   redact,
   toApplicationFailure,
 } from '../providers/errors.ts';
-import { cloudMessage, parseRetryAfter } from '../providers/openstack/http.ts';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HttpClient, cloudMessage, parseRetryAfter } from '../providers/openstack/http.ts';
 import { TAGS, hasTags, isOwnedBy, nodeTags, uploadTags, validateMetadata } from '../providers/tags.ts';
 import { toAddresses } from '../providers/openstack/nova.ts';
 
@@ -116,4 +118,43 @@ test('public and private addresses are told apart without Neutron', () => {
     { privateIpv4: '10.0.0.5', publicIpv4: '203.0.113.9', publicIpv6: '2001:db8::5' },
   );
   assert.deepEqual(toAddresses({ public: [{ addr: '198.51.100.7', version: 4 }] }), { publicIpv4: '198.51.100.7' });
+});
+
+/** A stand-in for a misbehaving proxy in front of a cloud (not something we own): answers as told. */
+async function proxy(handler: (req: IncomingMessage, res: ServerResponse) => void) {
+  const srv = createServer(handler);
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((r) => srv.close(() => r())) };
+}
+
+test('redirects are refused rather than followed with the token, and echoed secrets are scrubbed', async (t) => {
+  const p = await proxy((req, res) => {
+    if (req.url === '/redirect') {
+      res.writeHead(302, { location: 'http://elsewhere.invalid/steal' });
+      res.end();
+      return;
+    }
+    res.writeHead(500, { 'content-type': 'text/plain' });
+    res.end(`upstream failed for token ${String(req.headers['x-auth-token'])}`);
+  });
+  t.after(p.close);
+  const http = new HttpClient({ timeoutMs: 5000, secrets: () => ['tok-very-secret'] });
+  const headers = { 'x-auth-token': 'tok-very-secret' };
+  const redirected = await http
+    .request({ operation: 'server.list', method: 'GET', url: `${p.url}/redirect`, headers })
+    .then(
+      () => assert.fail('a redirect must not succeed'),
+      (e: unknown) => e,
+    );
+  assert.ok(redirected instanceof Invalid);
+  assert.match(redirected.message, /redirected to http:\/\/elsewhere\.invalid\/steal/);
+  const echoed = await http.request({ operation: 'server.list', method: 'GET', url: `${p.url}/echo`, headers }).then(
+    () => assert.fail('a 500 must not succeed'),
+    (e: unknown) => e,
+  );
+  assert.ok(echoed instanceof Transient);
+  assert.equal(echoed.status, 500);
+  assert.ok(!echoed.message.includes('tok-very-secret'), echoed.message);
+  assert.match(echoed.message, /token \[redacted\]/);
 });

@@ -97,6 +97,13 @@ export class HttpClient {
     const detail = this.#scrub(cloudMessage(parsed, text));
     const message = `${operation}: HTTP ${status}: ${detail}`;
     const details = { operation, status };
+    if (status >= 300 && status < 400) {
+      const where = headers.get('location') ?? '(no Location)';
+      return new Invalid(
+        `${operation}: HTTP ${status}: redirected to ${where}; put the final URL in clouds.yaml`,
+        details,
+      );
+    }
     const retryAfter = headers.get('retry-after');
     if (status === 429 || (status === 413 && retryAfter !== null)) {
       return new RateLimited(message, { ...details, retryAfterMs: parseRetryAfter(retryAfter) });
@@ -124,7 +131,8 @@ async function fetchText(
   body: string | undefined,
   signal: AbortSignal,
 ): Promise<RawResponse> {
-  const res = await fetch(url, { method, headers, body, signal, redirect: 'follow' });
+  // Never follow redirects: X-Auth-Token would go wherever the Location points.
+  const res = await fetch(url, { method, headers, body, signal, redirect: 'manual' });
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
 
