@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findOnPath } from '../images/tools.ts';
 
@@ -62,6 +62,9 @@ function identical(qemuImg: string, raw: string, vhd: string): string {
 }
 
 const qemuImg = findOnPath('qemu-img') ?? fail('qemu-img not found; apt-get install qemu-utils');
+const loadBefore = loadavg()
+  .map((l) => l.toFixed(2))
+  .join(', ');
 const dir = mkdtempSync(join(tmpdir(), 'bench-vhd-'));
 try {
   const raw = join(dir, 'disk.raw');
@@ -93,6 +96,8 @@ try {
   const lines = [
     `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / GiB)} GiB memory; ` +
       `${qemuVersion}; Node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`,
+    // The machine is shared; the load says how much of it the run had.
+    `Load average before the run: ${loadBefore}.`,
     `Input: ${RAW_SIZE / GiB} GiB sparse raw, ${DATA / GiB} GiB of random data in ${CHUNK / MiB} MiB runs spread evenly.`,
     '',
     '| converter | wall time (s) | peak RSS (MiB) | output size (bytes) | allocated on disk (MiB) | qemu-img compare |',

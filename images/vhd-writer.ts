@@ -40,8 +40,6 @@ export interface VhdWriteResult {
 }
 
 const ZERO_BLOCK = Buffer.alloc(VHD_BLOCK_SIZE);
-/** Every sector of an allocated block is marked present, so tapdisk's batmap can say "fully allocated". */
-const FULL_BITMAP = Buffer.alloc(BLOCK_BITMAP_SIZE, 0xff);
 /** BAT entries are 32-bit sector numbers. */
 const MAX_BAT_SECTOR = 0xfffffffe;
 
@@ -74,38 +72,57 @@ export async function writeDynamicVhd(opts: WriteDynamicVhdOptions): Promise<Vhd
     const bat = Buffer.alloc(layout.batBytes);
     bat.fill(0xff, 0, layout.maxTableEntries * 4);
     const batmap = Buffer.alloc(layout.batmapBytes);
-    const block = Buffer.alloc(VHD_BLOCK_SIZE);
+    // Two slots, each a sector bitmap followed by room for one block's data, so each allocated block is
+    // one write, and the next block is read while the current one is written. Every bitmap bit is set
+    // (all sectors present), which lets tapdisk's batmap mark the block fully allocated.
+    const slots = [0, 1].map(() => {
+      const buf = Buffer.alloc(BLOCK_BITMAP_SIZE + VHD_BLOCK_SIZE, 0xff);
+      return { whole: buf, data: buf.subarray(BLOCK_BITMAP_SIZE) };
+    });
+    const readBlock = async (i: number): Promise<Buffer> => {
+      const data = (slots[i % 2] as (typeof slots)[number]).data;
+      const position = i * VHD_BLOCK_SIZE;
+      const want = Math.min(VHD_BLOCK_SIZE, rawSize - position);
+      const got = await readFully(src, data, want, position);
+      if (got < want)
+        throw new ImageConvertError(
+          'bad-input',
+          `${input}: ended at byte ${position + got} while converting, but it was ${rawSize} bytes when the ` +
+            `conversion started; something truncated it. Rebuild the image and convert it again.`,
+        );
+      // The last block of a disk that is not a whole number of blocks is zero-padded on disk.
+      if (want < VHD_BLOCK_SIZE) data.fill(0, want);
+      return data;
+    };
 
     const dst = await open(output, 'wx');
+    let current: Promise<Buffer> | undefined;
     try {
       let next = layout.firstBlockOffset;
       let end = layout.firstBlockOffset;
       let allocated = 0;
+      const startRead = (i: number): Promise<Buffer> => {
+        const p = readBlock(i);
+        // Marked handled now: it may fail while we are still writing; the loop awaits it next round.
+        p.catch(() => undefined);
+        return p;
+      };
+      current = startRead(0);
       for (let i = 0; i < layout.maxTableEntries; i++) {
+        const data = await current;
+        if (i + 1 < layout.maxTableEntries) current = startRead(i + 1);
         signal?.throwIfAborted();
-        const position = i * VHD_BLOCK_SIZE;
-        const want = Math.min(VHD_BLOCK_SIZE, rawSize - position);
-        const got = await readFully(src, block, want, position);
-        if (got < want)
-          throw new ImageConvertError(
-            'bad-input',
-            `${input}: ended at byte ${position + got} while converting, but it was ${rawSize} bytes when the ` +
-              `conversion started; something truncated it. Rebuild the image and convert it again.`,
-          );
-        // The last block of a disk that is not a whole number of blocks is zero-padded on disk.
-        if (want < VHD_BLOCK_SIZE) block.fill(0, want);
-        if (!block.equals(ZERO_BLOCK)) {
+        if (!data.equals(ZERO_BLOCK)) {
           const sector = next / SECTOR_SIZE;
           if (sector > MAX_BAT_SECTOR) throw new RangeError(`${output}: block offset beyond 32-bit sectors`);
-          await writeFully(dst, FULL_BITMAP, next);
-          await writeFully(dst, block, next + BLOCK_BITMAP_SIZE);
+          await writeFully(dst, (slots[i % 2] as (typeof slots)[number]).whole, next);
           bat.writeUInt32BE(sector, i * 4);
           setBitMsbFirst(batmap, i);
           allocated++;
           end = next + BLOCK_BITMAP_SIZE + VHD_BLOCK_SIZE;
           next += layout.blockStride;
         }
-        opts.onProgress?.({ bytesDone: position + want, bytesTotal: rawSize });
+        opts.onProgress?.({ bytesDone: Math.min(rawSize, (i + 1) * VHD_BLOCK_SIZE), bytesTotal: rawSize });
       }
       signal?.throwIfAborted();
       // With no block allocated the footer follows the batmap directly.
@@ -126,6 +143,8 @@ export async function writeDynamicVhd(opts: WriteDynamicVhdOptions): Promise<Vhd
       await dst.sync();
       return { virtualSize: rawSize, totalBlocks: layout.maxTableEntries, allocatedBlocks: allocated };
     } finally {
+      // A read still in flight after a failure must settle before its file closes.
+      await current?.catch(() => undefined);
       await dst.close();
     }
   } finally {

@@ -316,7 +316,8 @@ test('an input truncated while it is being converted fails naming the file and l
       },
     }),
     (err: Error) => {
-      assert.match(err.message, new RegExp(`${raw}: ended at byte ${3 * MiB}.*truncated`));
+      // The block after the one being written may already have been read before the cut.
+      assert.match(err.message, new RegExp(`${raw}: ended at byte (${3 * MiB}|${4 * MiB}) .*truncated`));
       return true;
     },
   );
