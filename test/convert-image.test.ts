@@ -289,3 +289,24 @@ test('nodepool image-convert converts, prints one plain result line, and fails c
   assert.match(wrongFormat.stderr, /Choices: "vhd", "qcow2", "raw"/);
   assert.deepEqual(readdirSync(dir).sort(), ['bin', 'build.raw', 'build.vhd']);
 });
+
+test('on a terminal, nodepool image-convert shows progress on stderr and clears it before the result', (t) => {
+  const script = findOnPath('script');
+  if (!script) return t.skip('util-linux `script` is not installed, so no terminal can be given to the CLI');
+  const dir = workDir(t);
+  const raw = join(dir, 'build.raw');
+  sparseRaw(raw, 64 * MiB, [[0, randomBytes(MiB)]]);
+  const out = join(dir, 'build.vhd');
+  const cmd = [process.execPath, join(import.meta.dirname, '..', 'cli', 'main.ts'), 'image-convert', raw, '--to', 'vhd']
+    .concat(['-o', out])
+    .map((a) => `'${a}'`)
+    .join(' ');
+  // `script` runs the command on a pseudo-terminal and copies what it shows.
+  const r = spawnSync(script, ['-qec', cmd, '/dev/null'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout);
+  const redraw = '\r\u001b[K';
+  assert.ok(r.stdout.includes(`${redraw}convert 100% (64.0 MiB of 64.0 MiB)`), JSON.stringify(r.stdout));
+  assert.ok(r.stdout.includes(`${redraw}checksum 100%`));
+  const lastLine = r.stdout.slice(r.stdout.lastIndexOf(redraw) + redraw.length);
+  assert.match(lastLine, new RegExp(`^${out}: vhd by builtin, \\d+ bytes, sha256 [0-9a-f]{64}\\r?\\n$`));
+});
