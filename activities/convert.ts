@@ -30,15 +30,15 @@ const HEARTBEAT_EVERY_MS = 500;
 
 export async function convertImage(input: ConvertImageInput): Promise<ConvertImageResult> {
   const ctx = Context.current();
-  let lastBeat = 0;
-  let lastPhase = '';
+  let last: ConvertHeartbeat = { phase: 'convert', bytesDone: 0, bytesTotal: 0 };
   const onProgress = (p: ConvertProgress): void => {
-    const now = Date.now();
-    if (p.phase === lastPhase && now - lastBeat < HEARTBEAT_EVERY_MS && p.bytesDone < p.bytesTotal) return;
-    lastBeat = now;
-    lastPhase = p.phase;
-    ctx.heartbeat(p);
+    const phaseChanged = p.phase !== last.phase;
+    last = p;
+    if (phaseChanged) ctx.heartbeat(last);
   };
+  ctx.heartbeat(last);
+  // On a timer rather than per block: vhd-util reports no progress, yet must not look dead to Temporal.
+  const beat = setInterval(() => ctx.heartbeat(last), HEARTBEAT_EVERY_MS);
   // Tool output is kept in order even though appends are asynchronous.
   let logWrites: Promise<void> = Promise.resolve();
   const log = (line: string): void => {
@@ -48,7 +48,6 @@ export async function convertImage(input: ConvertImageInput): Promise<ConvertIma
       logWrites = logWrites.then(() => appendFile(path, `${line}\n`)).catch(() => undefined);
     }
   };
-  ctx.heartbeat({ phase: 'convert', bytesDone: 0, bytesTotal: 0 } satisfies ConvertHeartbeat);
   try {
     const result = await runConversion({
       input: input.input,
@@ -77,6 +76,7 @@ export async function convertImage(input: ConvertImageInput): Promise<ConvertIma
     }
     throw err;
   } finally {
+    clearInterval(beat);
     await logWrites;
   }
 }
