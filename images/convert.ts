@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, constants, copyFile, rename, rm, stat } from 'node:fs/promises';
+import { access, constants, copyFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ImageConvertError } from './errors.ts';
 import { locateVhdUtil, requireQemuImg, requireVhdUtil } from './tools.ts';
@@ -114,8 +114,24 @@ async function checkOutput(input: string, output: string): Promise<void> {
     throw new ImageConvertError('bad-output', `output ${output} is a directory; name a file inside it`);
 }
 
-function temporaryBeside(output: string, tag: string): string {
+const TEMPORARY_TAGS = ['partial', 'intermediate'] as const;
+
+function temporaryBeside(output: string, tag: (typeof TEMPORARY_TAGS)[number]): string {
   return join(dirname(resolve(output)), `.${basename(output)}.${tag}-${randomBytes(4).toString('hex')}`);
+}
+
+/**
+ * Removes what an earlier attempt at the same output left when its process died without cleaning up
+ * (killed worker, lost machine), so repeated crashes cannot fill the disk.
+ */
+async function removeLeftovers(output: string, log?: (line: string) => void): Promise<void> {
+  const dir = dirname(resolve(output));
+  const prefixes = TEMPORARY_TAGS.map((tag) => `.${basename(output)}.${tag}-`);
+  for (const name of await readdir(dir)) {
+    if (!prefixes.some((p) => name.startsWith(p))) continue;
+    log?.(`removing ${join(dir, name)}, left by an earlier conversion to ${output}`);
+    await rm(join(dir, name), { force: true });
+  }
 }
 
 /** Runs a tool, sending its output lines to `log`; `onOutput` sees raw chunks (qemu-img -p progress). */
@@ -240,6 +256,7 @@ export async function convertImage(opts: ConvertImageOptions): Promise<Converted
   await checkOutput(opts.input, opts.output);
   const chosen = chooseConverter(opts);
   opts.signal?.throwIfAborted();
+  await removeLeftovers(opts.output, opts.log);
 
   const tmp = temporaryBeside(opts.output, 'partial');
   try {

@@ -310,3 +310,27 @@ test('on a terminal, nodepool image-convert shows progress on stderr and clears 
   const lastLine = r.stdout.slice(r.stdout.lastIndexOf(redraw) + redraw.length);
   assert.match(lastLine, new RegExp(`^${out}: vhd by builtin, \\d+ bytes, sha256 [0-9a-f]{64}\\r?\\n$`));
 });
+
+test('files left by an earlier attempt that died are removed, and only those', async (t) => {
+  const dir = workDir(t);
+  const raw = join(dir, 'build.raw');
+  sparseRaw(raw, 4 * MiB, [[0, randomBytes(4096)]]);
+  // What a killed worker leaves: a partial output, and vhd-util's copy and its .bak.
+  const leftovers = [
+    '.build.vhd.partial-0badf00d',
+    '.build.vhd.intermediate-0badf00d',
+    '.build.vhd.intermediate-0badf00d.bak',
+  ];
+  for (const name of leftovers) writeFileSync(join(dir, name), 'stale');
+  writeFileSync(join(dir, '.other.vhd.partial-12345678'), 'another output of its own');
+  const logged: string[] = [];
+  await convertImage({
+    input: raw,
+    output: join(dir, 'build.vhd'),
+    format: 'vhd',
+    converter: 'builtin',
+    log: (l) => logged.push(l),
+  });
+  assert.deepEqual(readdirSync(dir).sort(), ['.other.vhd.partial-12345678', 'build.raw', 'build.vhd']);
+  assert.equal(logged.filter((l) => /^removing .*left by an earlier conversion/.test(l)).length, 3);
+});
