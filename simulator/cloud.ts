@@ -160,7 +160,8 @@ export class Cloud {
   private finishBoot(s: ServerRecord, now: number): void {
     const at = isoSeconds(now);
     s.updated = at;
-    s.taskState = null;
+    // A delete that hangs (hangDeletes) outlives the boot: the server comes up still "deleting".
+    s.taskState = s.deleting ? 'deleting' : null;
     if (s.fate === 'ERROR') {
       s.status = 'ERROR';
       s.vmState = 'error';
@@ -199,5 +200,6 @@ export class Cloud {
     if (this.timer) clearTimeout(this.timer);
     await this.ssh.closeAll();
     this.save();
+    this.store.unlock();
   }
 }

@@ -71,7 +71,7 @@ export async function startSimCloud(opts: SimCloudOptions): Promise<SimCloud> {
   const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   const baseUrl = `http://${urlHost}:${port}`;
 
-  let cloud: Cloud;
+  let cloud: Cloud | undefined;
   try {
     cloud = new Cloud({
       stateDir: resolve(opts.stateDir),
@@ -83,18 +83,21 @@ export async function startSimCloud(opts: SimCloudOptions): Promise<SimCloud> {
     });
     await cloud.restoreSsh();
   } catch (err) {
+    await cloud?.ssh.closeAll();
+    cloud?.store.unlock();
     await new Promise((r) => http.close(r));
     throw err;
   }
+  const started = cloud;
   const setKnobs = (patch: unknown): Knobs => {
-    cloud.knobs = mergeKnobs(cloud.knobs, patch);
+    started.knobs = mergeKnobs(started.knobs, patch);
     ready.router?.faults.resetCounts();
-    cloud.advance();
-    return cloud.knobs;
+    started.advance();
+    return started.knobs;
   };
-  const r = new Router(cloud, seed, { setKnobs });
+  const r = new Router(started, seed, { setKnobs });
   ready.router = r;
-  cloud.advance();
+  started.advance();
 
   return {
     baseUrl,
@@ -102,12 +105,12 @@ export async function startSimCloud(opts: SimCloudOptions): Promise<SimCloud> {
     setKnobs: async (k) => {
       setKnobs(k);
     },
-    knobs: () => structuredClone(cloud.knobs),
+    knobs: () => structuredClone(started.knobs),
     close: async () => {
       for (const s of r.held) s.destroy();
       http.closeAllConnections();
       await new Promise((ok) => http.close(ok));
-      await cloud.close();
+      await started.close();
     },
   };
 }

@@ -199,9 +199,8 @@ async function createServer(cloud: Cloud, ctx: RequestContext, token: TokenRecor
   const imageId = s.imageRef.split('/').pop() ?? '';
   if (!UUID_RE.test(imageId)) throw invalid('imageRef', s.imageRef, `'${s.imageRef}' is not a 'uuid'`);
   const image: ImageRecord | undefined = cloud.state.images[imageId];
-  if (!image || image.region !== ctx.region || image.status !== 'active') {
-    throw new HttpError(400, 'Can not find requested image');
-  }
+  if (!image || image.region !== ctx.region) throw new HttpError(400, 'Can not find requested image');
+  if (image.status !== 'active') throw new HttpError(400, `Image ${imageId} is not active.`);
   if (atLeast(ctx, 37)) {
     if (s.networks === undefined) throw invalid('server', s, "'networks' is a required property");
   }

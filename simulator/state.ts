@@ -1,6 +1,6 @@
 // Everything the simulated cloud remembers, persisted as one JSON file written atomically (write + rename),
 // so a restarted simulator on the same state dir sees the same servers, images, tokens and host keys.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface TokenRecord {
@@ -96,18 +96,61 @@ export function emptyState(): SimState {
   return { version: 1, seq: 0, rng: {}, tokens: {}, servers: {}, images: {}, nextAddress: 0 };
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export class StateStore {
   readonly dir: string;
   readonly imagesDir: string;
   private readonly file: string;
+  private readonly lockFile: string;
   state: SimState;
 
   constructor(dir: string) {
     this.dir = dir;
     this.imagesDir = join(dir, 'images');
     this.file = join(dir, 'state.json');
+    this.lockFile = join(dir, 'lock');
     mkdirSync(this.imagesDir, { recursive: true });
-    this.state = existsSync(this.file) ? this.load() : emptyState();
+    this.lock();
+    try {
+      this.state = existsSync(this.file) ? this.load() : emptyState();
+    } catch (err) {
+      this.unlock();
+      throw err;
+    }
+  }
+
+  /** Two simulators on one state dir would overwrite each other's state; the second one refuses to start. */
+  private lock(): void {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(this.lockFile, 'wx');
+        writeFileSync(fd, String(process.pid));
+        closeSync(fd);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const holder = Number(readFileSync(this.lockFile, 'utf8'));
+        if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
+          throw new Error(
+            `state dir ${this.dir} is in use by another simulator (pid ${holder}); stop it or choose another state dir`,
+          );
+        }
+        rmSync(this.lockFile, { force: true });
+      }
+    }
+    throw new Error(`could not lock state dir ${this.dir}`);
+  }
+
+  unlock(): void {
+    rmSync(this.lockFile, { force: true });
   }
 
   private load(): SimState {

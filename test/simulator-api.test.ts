@@ -278,6 +278,9 @@ describe('nova', () => {
     assert.equal(badFlavor.body.badRequest.message, 'Flavor 99 could not be found.');
     const badImage = await createServer(sim, token, '0b5c6e2a-6a8e-4a36-9f51-3f8e2d1c0b9a');
     assert.equal(badImage.body.badRequest.message, 'Can not find requested image');
+    const queued = await api(`${sim.image}/v2/images`, { method: 'POST', token, json: { name: 'q' } });
+    const notActive = await createServer(sim, token, queued.body.id);
+    assert.equal(notActive.body.badRequest.message, `Image ${queued.body.id} is not active.`);
     const badKey = await createServer(sim, token, imageId, { metadata: { 'bad/key': 'v' } });
     assert.equal(badKey.status, 400);
     const extra = await createServer(sim, token, imageId, { colour: 'blue' });
@@ -293,6 +296,7 @@ describe('nova', () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       const r = await createServer(sim, token, imageId, { name: `page-${i}` });
+      assert.equal(r.status, 202, r.text);
       ids.push(r.body.server.id);
     }
     const summary = await api(`${sim.compute}/servers?name=^page-`, { token });

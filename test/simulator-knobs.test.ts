@@ -167,6 +167,14 @@ describe('cloud behaviour knobs', () => {
     assert.equal(s['OS-EXT-STS:task_state'], 'deleting');
     const list = await api(`${sim.compute}/servers?name=^sticky$`, { token });
     assert.equal(list.body.servers.length, 1);
+
+    // Deleted while still booting: it finishes booting and still hangs in deleting.
+    await sim.setKnobs({ hangDeletes: true });
+    const young = (await createServer(sim, token, imageId, { name: 'sticky-young' })).body.server.id;
+    assert.equal((await api(`${sim.compute}/servers/${young}`, { method: 'DELETE', token })).status, 204);
+    await sim.setKnobs({ hangDeletes: false });
+    const booted = (await waitStatus(sim, token, young, 'ACTIVE')).body.server;
+    assert.equal(booted['OS-EXT-STS:task_state'], 'deleting');
   });
 
   test('uploadBytesPerSecond paces uploads and the image is visibly saving meanwhile', async () => {

@@ -125,6 +125,7 @@ describe('restart', () => {
       await first.close();
 
       const second = await startSim({ stateDir, seed: 5 });
+      await assert.rejects(startSim({ stateDir }), /state dir .* is in use by another simulator \(pid \d+\)/);
       try {
         assert.notEqual(second.baseUrl, '', 'restarted');
         const after = (
