@@ -7,7 +7,6 @@ import { CliError } from './errors.ts';
 import { ConfigError } from '../config/errors.ts';
 
 export async function main(argv: string[]): Promise<number> {
-  let exitCode = 0;
   const parser = yargs(argv)
     .scriptName('nodepool')
     .option('config', {
@@ -22,14 +21,11 @@ export async function main(argv: string[]): Promise<number> {
     .recommendCommands()
     .help()
     .fail((msg, err, y) => {
-      if (err instanceof CliError) {
-        process.stderr.write(`nodepool: ${err.message}\n`);
-        exitCode = err.exitCode;
-        return;
-      }
+      // Errors thrown by commands are reported once, below; this handles usage mistakes only.
       if (err) throw err;
-      process.stderr.write(`${y.help()}\n\nnodepool: ${msg}\n`);
-      exitCode = 2;
+      y.showHelp((help) => process.stderr.write(`${help}\n\n`));
+      // Throwing stops yargs from running the command's handler after a usage error.
+      throw new CliError(msg, 2);
     })
     .exitProcess(false);
   try {
@@ -47,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`nodepool: ${(err as Error).stack ?? String(err)}\n`);
     return 1;
   }
-  return exitCode || (process.exitCode as number | undefined) || 0;
+  return (process.exitCode as number | undefined) ?? 0;
 }
 
 if (import.meta.main) {
