@@ -13,3 +13,18 @@ test('--help lists the program name and exits 0', async () => {
   assert.equal(r.code, 0);
   assert.match(r.stdout, /nodepool/);
 });
+
+test('a usage error exits 2 with the help text and never runs the command', async () => {
+  const r = await runCli(['image-convert']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /Not enough non-option arguments/);
+  assert.match(r.stderr, /--to/);
+  assert.doesNotMatch(r.stderr, /unknown image format/);
+});
+
+test('an error from a command is printed once, without a stack trace', async () => {
+  const r = await runCli(['image-convert', '/nonexistent/raw.img', '--to', 'vhd', '-o', '/tmp/never.vhd']);
+  assert.notEqual(r.code, 0);
+  assert.equal(r.stderr.match(/does not exist/g)?.length, 1, r.stderr);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
