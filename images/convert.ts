@@ -7,15 +7,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, constants, copyFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { IMAGE_FORMATS, VHD_CONVERTERS, type ImageFormat, type VhdConverter } from '../config/schema.ts';
 import { ImageConvertError } from './errors.ts';
 import { locateVhdUtil, requireQemuImg, requireVhdUtil } from './tools.ts';
 import { MAX_VIRTUAL_SIZE, SECTOR_SIZE } from './vhd-format.ts';
 import { writeDynamicVhd } from './vhd-writer.ts';
 
-export const IMAGE_FORMATS = ['vhd', 'qcow2', 'raw'] as const;
-export type ImageFormat = (typeof IMAGE_FORMATS)[number];
-export const VHD_CONVERTER_CHOICES = ['auto', 'builtin', 'vhd-util'] as const;
-export type VhdConverterChoice = (typeof VHD_CONVERTER_CHOICES)[number];
+// One list of formats and converter choices for nodepool.yaml, the activity and the CLI.
+export { IMAGE_FORMATS, type ImageFormat };
+export const VHD_CONVERTER_CHOICES = VHD_CONVERTERS;
+export type VhdConverterChoice = VhdConverter;
 export type ConverterName = 'qemu-img' | 'vhd-util' | 'builtin';
 
 export interface ConvertProgress {
