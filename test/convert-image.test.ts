@@ -334,3 +334,78 @@ test('files left by an earlier attempt that died are removed, and only those', a
   assert.deepEqual(readdirSync(dir).sort(), ['.other.vhd.partial-12345678', 'build.raw', 'build.vhd']);
   assert.equal(logged.filter((l) => /^removing .*left by an earlier conversion/.test(l)).length, 3);
 });
+
+test('nodepool image-convert takes vhd-converter from nodepool.yaml, per provider, and flags override it', async (t) => {
+  const dir = workDir(t);
+  const raw = join(dir, 'build.raw');
+  sparseRaw(raw, 4 * MiB, [[0, randomBytes(512)]]);
+  const emptyBin = join(dir, 'bin');
+  mkdirSync(emptyBin);
+  const env = { PATH: emptyBin };
+  const config = join(dir, 'nodepool.yaml');
+  writeFileSync(
+    config,
+    [
+      'vhd-converter: vhd-util',
+      'labels: [{name: l}]',
+      'diskimages: [{name: d, elements: [vm]}]',
+      'providers:',
+      '  - name: xen',
+      '    cloud: rax',
+      '    image-format: qcow2',
+      '    vhd-converter: builtin',
+      '    diskimages: [{name: d}]',
+      '    pools: [{name: p, max-servers: 1, labels: [{name: l, diskimage: d, flavor-name: f}]}]',
+      '',
+    ].join('\n'),
+  );
+
+  // The file's global setting forces vhd-util, which this PATH lacks: the error names the tool.
+  const global = await runCli(['-c', config, 'image-convert', raw, '--to', 'vhd', '-o', join(dir, 'a.vhd')], { env });
+  assert.notEqual(global.code, 0);
+  assert.match(global.stderr, /vhd-util not found/);
+
+  // The provider's own setting wins over the global one.
+  const perProvider = await runCli(
+    ['-c', config, 'image-convert', raw, '--to', 'vhd', '-o', join(dir, 'b.vhd'), '--provider', 'xen'],
+    { env },
+  );
+  assert.equal(perProvider.code, 0, perProvider.stderr);
+  assert.match(perProvider.stdout, /vhd by builtin/);
+
+  // A flag wins over the file.
+  const flag = await runCli(
+    ['-c', config, 'image-convert', raw, '--to', 'vhd', '-o', join(dir, 'c.vhd'), '--converter', 'builtin'],
+    { env },
+  );
+  assert.equal(flag.code, 0, flag.stderr);
+
+  const unknown = await runCli([
+    '-c',
+    config,
+    'image-convert',
+    raw,
+    '--to',
+    'vhd',
+    '-o',
+    join(dir, 'd.vhd'),
+    '--provider',
+    'nope',
+  ]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /provider nope is not in .*nodepool\.yaml \(providers: xen\)/);
+
+  const missing = await runCli([
+    '-c',
+    join(dir, 'none.yaml'),
+    'image-convert',
+    raw,
+    '--to',
+    'vhd',
+    '-o',
+    join(dir, 'e.vhd'),
+  ]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /none\.yaml does not exist/);
+  assert.deepEqual(readdirSync(dir).sort(), ['b.vhd', 'bin', 'build.raw', 'c.vhd', 'nodepool.yaml']);
+});

@@ -1,5 +1,6 @@
 // `nodepool image-convert`: the conversion activity's code run by hand, so an operator can check what a
 // build would upload (and which converter this machine would use) without a worker.
+import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { CliError } from '../errors.ts';
 import {
@@ -11,13 +12,45 @@ import {
   type VhdConverterChoice,
 } from '../../images/convert.ts';
 import { ImageConvertError } from '../../images/errors.ts';
+import { loadConfig, type Config } from '../../config/index.ts';
+
+const DEFAULT_CONFIG = '/etc/nodepool/nodepool.yaml';
 
 interface ImageConvertArgs {
   input: string;
   to: ImageFormat;
   output: string;
-  converter: VhdConverterChoice;
+  converter?: VhdConverterChoice;
   'vhd-util'?: string;
+  provider?: string;
+  config: string;
+}
+
+/** nodepool.yaml's converter settings apply unless a flag overrides them; the file is optional by default. */
+function converterSettings(args: ImageConvertArgs): {
+  converter: VhdConverterChoice;
+  vhdUtil?: string;
+  provider?: string;
+} {
+  let config: Config | undefined;
+  if (existsSync(args.config)) config = loadConfig(args.config);
+  else if (args.config !== DEFAULT_CONFIG || args.provider !== undefined)
+    throw new CliError(`config file ${args.config} does not exist; pass -c FILE or drop --provider`, 2);
+  let providerConverter: VhdConverterChoice | undefined;
+  if (args.provider !== undefined) {
+    const provider = config?.providers.find((p) => p.name === args.provider);
+    if (!provider) {
+      const known = config?.providers.map((p) => p.name).join(', ') || 'none';
+      throw new CliError(`provider ${args.provider} is not in ${args.config} (providers: ${known})`, 2);
+    }
+    providerConverter = provider.vhdConverter;
+  }
+  const vhdUtil = args['vhd-util'] ?? config?.vhdUtil;
+  return {
+    converter: args.converter ?? providerConverter ?? config?.vhdConverter ?? 'auto',
+    ...(vhdUtil === undefined ? {} : { vhdUtil }),
+    ...(args.provider === undefined ? {} : { provider: args.provider }),
+  };
 }
 
 function humanBytes(n: number): string {
@@ -50,7 +83,7 @@ function ttyProgress(stream: NodeJS.WriteStream): { update(p: ConvertProgress): 
   };
 }
 
-export const imageConvertCommand: CommandModule<object, ImageConvertArgs> = {
+export const imageConvertCommand: CommandModule<{ config: string }, ImageConvertArgs> = {
   command: 'image-convert <input>',
   describe: 'Convert a raw disk image to vhd, qcow2 or raw, as the build workflow does',
   builder: (y) =>
@@ -60,11 +93,19 @@ export const imageConvertCommand: CommandModule<object, ImageConvertArgs> = {
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'output file' })
       .option('converter', {
         choices: VHD_CONVERTER_CHOICES,
-        default: 'auto' as VhdConverterChoice,
-        describe: 'for vhd: vhd-util if found (auto), always vhd-util, or the built-in converter',
+        describe:
+          'for vhd: vhd-util if found (auto), always vhd-util, or the built-in converter (default: nodepool.yaml vhd-converter, else auto)',
       })
-      .option('vhd-util', { type: 'string', describe: 'path to a patched vhd-util (default: search PATH)' }),
+      .option('vhd-util', {
+        type: 'string',
+        describe: 'path to a patched vhd-util (default: nodepool.yaml vhd-util, else search PATH)',
+      })
+      .option('provider', {
+        type: 'string',
+        describe: "use this provider's vhd-converter from nodepool.yaml",
+      }),
   handler: async (args) => {
+    const settings = converterSettings(args);
     const progress = process.stderr.isTTY ? ttyProgress(process.stderr) : undefined;
     const abort = new AbortController();
     const onSignal = (): void => abort.abort(new CliError('interrupted; no output was written', 130));
@@ -75,8 +116,9 @@ export const imageConvertCommand: CommandModule<object, ImageConvertArgs> = {
         input: args.input,
         output: args.output,
         format: args.to,
-        converter: args.converter,
-        vhdUtilPath: args['vhd-util'],
+        converter: settings.converter,
+        vhdUtilPath: settings.vhdUtil,
+        provider: settings.provider,
         signal: abort.signal,
         ...(progress ? { onProgress: (p: ConvertProgress) => progress.update(p) } : {}),
         log: (line) => process.stderr.write(`${line}\n`),
