@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -32,7 +32,12 @@ test('the worker process migrates the database, serves its task queue, and stops
   const configFile = join(dir, 'nodepool.yaml');
   writeFileSync(
     configFile,
-    `temporal:\n  address: ${temporalAddress()}\n  task-queue: ${taskQueue}\ndatabase:\n  url: ${db.url}\n`,
+    [
+      `images-dir: ${join(dir, 'images')}`,
+      `build-log-dir: ${join(dir, 'logs')}`,
+      `temporal:\n  address: ${temporalAddress()}\n  task-queue: ${taskQueue}`,
+      `database:\n  url: ${db.url}\n`,
+    ].join('\n'),
   );
   const child = spawn(process.execPath, [join(ROOT, 'worker', 'main.ts'), '-c', configFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -52,6 +57,8 @@ test('the worker process migrates the database, serves its task queue, and stops
     assert.deepEqual(result.database.pendingMigrations, []);
     assert.equal(result.database.appliedMigrations.length > 0, true);
     assert.match(output, /database ready/);
+    assert.ok(statSync(join(dir, 'images')).isDirectory(), 'images-dir created at start');
+    assert.ok(statSync(join(dir, 'logs')).isDirectory(), 'build-log-dir created at start');
   } finally {
     child.kill('SIGTERM');
   }

@@ -1,5 +1,6 @@
 // The nodepool worker process: loads nodepool.yaml, opens and migrates the database, and polls the
 // configured Temporal task queue until SIGINT/SIGTERM (the SDK drains in-flight work on those signals).
+import { mkdirSync } from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
 import { pino } from 'pino';
 import { ConfigError, formatIssue, loadConfig, type Config } from '../config/index.ts';
@@ -35,6 +36,9 @@ async function main(): Promise<void> {
   const address = process.env.TEMPORAL_ADDRESS || config.temporal.address;
   const namespace = config.temporal.namespace;
   const taskQueue = process.env.NODEPOOL_TASK_QUEUE || config.temporal.taskQueue;
+
+  // Builds write here; creating them now turns a bad path into a start-up error instead of failed builds.
+  for (const d of [config.imagesDir, config.buildLogDir]) mkdirSync(d, { recursive: true });
 
   const orm = await openDatabase(databaseUrl ? { url: databaseUrl } : { dataDir: config.database.dataDir });
   const applied = await migrate(orm);

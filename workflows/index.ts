@@ -1,2 +1,3 @@
 // The workflow bundle's entry point: every workflow type the worker runs.
+export { convertBuild } from './convert-build.ts';
 export { workerHealth } from './worker-health.ts';

@@ -1,0 +1,97 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NativeConnection } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import { migrate, openDatabase, type Orm } from '../db/orm.ts';
+import { createNodepoolWorker } from '../worker/worker.ts';
+import { convertBuild } from '../workflows/index.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { connectClient, connectWorker, uniqueTaskQueue } from './support/temporal.ts';
+
+let db: TestDatabase;
+let orm: Orm;
+let nativeConnection: NativeConnection;
+let client: Client;
+let closeClient: () => Promise<void>;
+let dir: string;
+
+before(async () => {
+  db = await createTestDatabase('convert_build');
+  orm = await openDatabase({ url: db.url });
+  await migrate(orm);
+  nativeConnection = await connectWorker();
+  ({ client, close: closeClient } = await connectClient());
+  dir = mkdtempSync(join(tmpdir(), 'nodepool-convert-build-'));
+});
+
+after(async () => {
+  await closeClient();
+  await nativeConnection.close();
+  await orm.close();
+  await db.drop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a build converts once per format, and a missing vhd-util fails only the provider that needs it', async () => {
+  const raw = join(dir, 'ubuntu-1700000000.raw');
+  const fd = openSync(raw, 'w');
+  ftruncateSync(fd, 6 * 1024 * 1024);
+  writeSync(fd, randomBytes(4096), 0, 4096, 3 * 1024 * 1024);
+  closeSync(fd);
+  // The worker creates images-dir at start; here the test stands in for it.
+  const imagesDir = join(dir, 'images');
+  mkdirSync(imagesDir);
+
+  const taskQueue = uniqueTaskQueue('convert-build');
+  const worker = await createNodepoolWorker({ connection: nativeConnection, taskQueue, orm });
+  const results = await worker.runUntil(
+    client.workflow.execute(convertBuild, {
+      taskQueue,
+      workflowId: `${taskQueue}-wf`,
+      args: [
+        {
+          image: 'ubuntu',
+          version: 1700000000,
+          rawPath: raw,
+          imagesDir,
+          vhdUtilPath: join(dir, 'no-such-vhd-util'),
+          targets: [
+            { provider: 'east', format: 'qcow2' },
+            { provider: 'west', format: 'qcow2' },
+            { provider: 'rax-dfw', format: 'vhd', vhdConverter: 'builtin' },
+            { provider: 'xen-lon', format: 'vhd', vhdConverter: 'vhd-util' },
+          ],
+        },
+      ],
+    }),
+  );
+
+  const by = Object.fromEntries(results.map((r) => [r.provider, r]));
+  assert.equal(by.east?.file?.converter, 'qemu-img');
+  assert.equal(by.east?.file?.path, by.west?.file?.path, 'east and west share one qcow2');
+  assert.equal(by['rax-dfw']?.file?.converter, 'builtin');
+  assert.equal(by['rax-dfw']?.file?.size, statSync(join(imagesDir, 'ubuntu-1700000000.builtin.vhd')).size);
+  assert.equal(by['xen-lon']?.file, undefined);
+  assert.match(by['xen-lon']?.error ?? '', /vhd-util/);
+  assert.match(by['xen-lon']?.error ?? '', /xen-lon/);
+  assert.deepEqual(readdirSync(imagesDir).sort(), ['ubuntu-1700000000.builtin.vhd', 'ubuntu-1700000000.qcow2']);
+
+  // The failing conversion was not retried: its failure is about the host, not a blip.
+  const history = await client.workflow.getHandle(`${taskQueue}-wf`).fetchHistory();
+  const started = history.events?.filter((e) => e.activityTaskStartedEventAttributes) ?? [];
+  assert.ok(started.every((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) === 1));
+});

@@ -1,0 +1,68 @@
+// Converts one build's raw image into every format its providers need: one activity per planned file,
+// in parallel. A conversion that fails (for example VHD forced to vhd-util on a host without it) fails
+// only the providers that needed that file; the others get theirs.
+import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.ts';
+import type { ConvertImageResult } from '../activities/convert.ts';
+import { planConversions, type ConversionTarget, type TargetFormat } from '../core/conversion-plan.ts';
+
+const { convertImage } = proxyActivities<Activities>({
+  // Multi-GiB images take minutes; the heartbeat, not this, catches a stuck converter.
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 5 },
+});
+
+export interface ConvertBuildInput {
+  image: string;
+  version: number;
+  rawPath: string;
+  /** Directory the converted files are written to. */
+  imagesDir: string;
+  targets: ConversionTarget[];
+  vhdUtilPath?: string;
+  logPath?: string;
+}
+
+export interface ProviderConversion {
+  provider: string;
+  format: TargetFormat;
+  file?: ConvertImageResult;
+  /** Why this provider has no file; the build goes on for the others. */
+  error?: string;
+}
+
+function describeFailure(err: unknown): string {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure) return cause.message;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+export async function convertBuild(input: ConvertBuildInput): Promise<ProviderConversion[]> {
+  const plan = planConversions(input.image, input.version, input.targets);
+  const outcomes = await Promise.all(
+    plan.map(async (p) => {
+      try {
+        const file = await convertImage({
+          input: input.rawPath,
+          output: `${input.imagesDir}/${p.fileName}`,
+          format: p.format,
+          vhdConverter: p.converter,
+          provider: p.providers.join(', '),
+          ...(input.vhdUtilPath === undefined ? {} : { vhdUtilPath: input.vhdUtilPath }),
+          ...(input.logPath === undefined ? {} : { logPath: input.logPath }),
+        });
+        return { plan: p, file };
+      } catch (err) {
+        return { plan: p, error: describeFailure(err) };
+      }
+    }),
+  );
+  return input.targets.map((t) => {
+    const outcome = outcomes.find((o) => o.plan.format === t.format && o.plan.providers.includes(t.provider));
+    if (!outcome) throw ApplicationFailure.nonRetryable(`no conversion planned for ${t.provider} ${t.format}`);
+    return outcome.file
+      ? { provider: t.provider, format: t.format, file: outcome.file }
+      : { provider: t.provider, format: t.format, error: outcome.error ?? 'conversion failed' };
+  });
+}
