@@ -1,4 +1,5 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { tracking } from './tracking.ts';
 
 export const IMAGE_BUILD_STATES = ['building', 'ready', 'failed', 'deleting'] as const;
 export type ImageBuildState = (typeof IMAGE_BUILD_STATES)[number];
@@ -27,13 +28,7 @@ export const ImageBuild = defineEntity({
     logPath: p.text().nullable(),
     /** The Temporal workflow that owns this build, so the Web UI and replays can be found from a row. */
     workflowId: p.string().length(255).nullable(),
-    createdAt: p.datetime().onCreate(() => new Date()),
-    updatedAt: p
-      .datetime()
-      .onCreate(() => new Date())
-      .onUpdate(() => new Date()),
-    stateChangedAt: p.datetime().onCreate(() => new Date()),
-    rowVersion: p.integer().version(),
+    ...tracking(),
   },
   uniques: [{ properties: ['image', 'version'], name: 'image_build_image_version_unique' }],
   indexes: [{ properties: ['image', 'state'], name: 'image_build_image_state_index' }],

@@ -1,4 +1,5 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { tracking } from './tracking.ts';
 import { ImageBuild } from './image-build.ts';
 
 export const IMAGE_UPLOAD_STATES = ['building', 'uploading', 'ready', 'failed', 'deleting', 'deleted'] as const;
@@ -21,13 +22,7 @@ export const ImageUpload = defineEntity({
     /** For snapshot builds: the server the image was taken from. */
     serverId: p.string().length(255).nullable(),
     state: p.enum(IMAGE_UPLOAD_STATES).default('building'),
-    createdAt: p.datetime().onCreate(() => new Date()),
-    updatedAt: p
-      .datetime()
-      .onCreate(() => new Date())
-      .onUpdate(() => new Date()),
-    stateChangedAt: p.datetime().onCreate(() => new Date()),
-    rowVersion: p.integer().version(),
+    ...tracking(),
   },
   uniques: [{ properties: ['build', 'provider'], name: 'image_upload_build_provider_unique' }],
   indexes: [{ properties: ['image', 'provider', 'state'], name: 'image_upload_image_provider_state_index' }],

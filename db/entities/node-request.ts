@@ -1,4 +1,5 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { tracking } from './tracking.ts';
 import { Node } from './node.ts';
 
 export const NODE_REQUEST_STATES = ['requested', 'pending', 'fulfilled', 'failed'] as const;
@@ -21,13 +22,7 @@ export const NodeRequest = defineEntity({
     /** Why the request is waiting (e.g. "at quota in rax-dfw"): shown by request-list. */
     waitReasons: p.json<string[]>().default('[]'),
     declinedBy: p.json<string[]>().default('[]'),
-    createdAt: p.datetime().onCreate(() => new Date()),
-    updatedAt: p
-      .datetime()
-      .onCreate(() => new Date())
-      .onUpdate(() => new Date()),
-    stateChangedAt: p.datetime().onCreate(() => new Date()),
-    rowVersion: p.integer().version(),
+    ...tracking(),
   },
   indexes: [{ properties: ['state', 'priority'], name: 'node_request_state_priority_index' }],
 });

@@ -1,4 +1,5 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { tracking } from './tracking.ts';
 import { ImageUpload } from './image-upload.ts';
 import { NodeRequest } from './node-request.ts';
 
@@ -27,13 +28,7 @@ export const Node = defineEntity({
     holdReason: p.text().nullable(),
     holdExpiresAt: p.datetime().nullable(),
     request: () => p.manyToOne(NodeRequest).nullable().deleteRule('set null'),
-    createdAt: p.datetime().onCreate(() => new Date()),
-    updatedAt: p
-      .datetime()
-      .onCreate(() => new Date())
-      .onUpdate(() => new Date()),
-    stateChangedAt: p.datetime().onCreate(() => new Date()),
-    rowVersion: p.integer().version(),
+    ...tracking(),
   },
   uniques: [{ properties: ['provider', 'externalId'], name: 'node_provider_external_id_unique' }],
   indexes: [{ properties: ['provider', 'state'], name: 'node_provider_state_index' }],
