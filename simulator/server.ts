@@ -158,7 +158,12 @@ export class Router {
     }
     if (fault === 'drop') {
       // The action takes effect (whatever its outcome), but the client never hears about it.
-      await run().catch(() => undefined);
+      const outcome = await run().catch((err: unknown) => err);
+      if (process.env.SIM_CLOUD_DEBUG) {
+        process.stderr.write(
+          `sim-cloud: dropped ${ctx.method} ${ctx.url.pathname} after ${outcome instanceof Error ? outcome.message : 'success'}\n`,
+        );
+      }
       res.destroy();
       throw new Dropped();
     }

@@ -15,8 +15,13 @@ export interface HostKey {
 }
 
 export function generateHostKey(): HostKey {
-  const pair = utils.generateKeyPairSync('ed25519');
-  return { privateKey: pair.private, publicKey: pair.public };
+  // ssh2 1.17 now and then writes an ed25519 key its own parser rejects ("Malformed OpenSSH private key");
+  // check each one and draw again rather than fail a server create.
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const pair = utils.generateKeyPairSync('ed25519');
+    if (!(utils.parseKey(pair.private) instanceof Error)) return { privateKey: pair.private, publicKey: pair.public };
+  }
+  throw new Error('could not generate a parseable ed25519 host key');
 }
 
 /** 127.100.0.1, 127.100.0.2, … skipping host octets 0 and 255. */
