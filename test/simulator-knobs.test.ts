@@ -1,7 +1,8 @@
 // Every knob visibly changes the simulator's behaviour, at run time through the admin endpoint, and the
 // randomness behind them is reproducible from the seed.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { DEFAULT_KNOBS } from '../simulator/index.ts';
 import type { Sim } from './simulator-support.ts';
 import { MV, activeImage, api, createServer, issueToken, startSim, until, waitStatus } from './simulator-support.ts';
 
@@ -15,6 +16,8 @@ before(async () => {
   imageId = await activeImage(sim, token);
 });
 after(async () => sim.dispose());
+// A failed test must not leave its knobs behind for the next one.
+beforeEach(async () => sim.setKnobs(DEFAULT_KNOBS));
 
 async function setKnobs(patch: unknown) {
   return api(`${sim.baseUrl}/admin/knobs`, { method: 'PUT', json: patch });
