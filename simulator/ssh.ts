@@ -2,7 +2,7 @@
 // driver's ready check does a genuine handshake and can verify the host key the console log printed.
 // The listener is bound when the server is created (that reserves the address) but refuses sessions until the
 // server is ACTIVE, as a booting VM would.
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { createServer as createTcpServer } from 'node:net';
 import type { Server as TcpServer } from 'node:net';
 import ssh2 from 'ssh2';
@@ -86,11 +86,6 @@ export class SshFleet {
       candidate = nextCandidate();
     }
     throw new Error(`no free loopback address for SSH port ${this.port} after 512 attempts`);
-  }
-
-  listening(serverId: string): AddressInfo | undefined {
-    const ep = this.endpoints.get(serverId);
-    return ep ? (ep.tcp.address() as AddressInfo) : undefined;
   }
 
   private makeServer(hostKey: string): InstanceType<typeof SshServer> {
