@@ -3,14 +3,16 @@
 import type { Orm } from '../db/orm.ts';
 import { convertImage } from './convert.ts';
 import { healthActivities } from './health.ts';
+import { providerActivities, type ProviderDeps } from './provider.ts';
 
-export interface ActivityDeps {
+export interface ActivityDeps extends ProviderDeps {
   orm: Orm;
 }
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ...healthActivities(deps.orm),
+    ...providerActivities(deps),
     convertImage,
   };
 }

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
 
   const connection = await NativeConnection.connect({ address });
   try {
-    const worker = await createNodepoolWorker({ connection, namespace, taskQueue, orm });
+    const worker = await createNodepoolWorker({ connection, namespace, taskQueue, orm, config });
     log.info({ address, namespace, taskQueue, config: path }, 'worker polling');
     await worker.run();
     log.info('worker stopped');

@@ -20,7 +20,7 @@ export async function createNodepoolWorker(opts: NodepoolWorkerOptions): Promise
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue,
     workflowsPath: WORKFLOWS_PATH,
-    activities: createActivities({ orm: opts.orm }),
+    activities: createActivities(opts),
     ...opts.overrides,
   });
 }

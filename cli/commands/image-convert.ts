@@ -1,6 +1,5 @@
 // `nodepool image-convert`: the conversion activity's code run by hand, so an operator can check what a
 // build would upload (and which converter this machine would use) without a worker.
-import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { CliError } from '../errors.ts';
 import {
@@ -12,9 +11,7 @@ import {
   type VhdConverterChoice,
 } from '../../images/convert.ts';
 import { ImageConvertError } from '../../images/errors.ts';
-import { loadConfig, type Config } from '../../config/index.ts';
-
-const DEFAULT_CONFIG = '/etc/nodepool/nodepool.yaml';
+import { loadCliConfig } from '../temporal.ts';
 
 interface ImageConvertArgs {
   input: string;
@@ -32,10 +29,9 @@ function converterSettings(args: ImageConvertArgs): {
   vhdUtil?: string;
   provider?: string;
 } {
-  let config: Config | undefined;
-  if (existsSync(args.config)) config = loadConfig(args.config);
-  else if (args.config !== DEFAULT_CONFIG || args.provider !== undefined)
-    throw new CliError(`config file ${args.config} does not exist; pass -c FILE or drop --provider`, 2);
+  const config = loadCliConfig(args.config);
+  if (!config && args.provider !== undefined)
+    throw new CliError(`--provider needs a nodepool.yaml, and ${args.config} does not exist; pass -c FILE`, 2);
   let providerConverter: VhdConverterChoice | undefined;
   if (args.provider !== undefined) {
     const provider = config?.providers.find((p) => p.name === args.provider);

@@ -2,7 +2,13 @@
 import type { CommandModule } from 'yargs';
 import { configValidateCommand } from './config-validate.ts';
 import { imageConvertCommand } from './image-convert.ts';
+import { infoCommand } from './info.ts';
 import { simCloudCommand } from './sim-cloud.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [imageConvertCommand, configValidateCommand, simCloudCommand];
+export const commands: CommandModule<any, any>[] = [
+  configValidateCommand,
+  imageConvertCommand,
+  infoCommand,
+  simCloudCommand,
+];
