@@ -1,3 +1,6 @@
 #!/usr/bin/env node
-// Installed entry point: runs the TypeScript CLI on Node >= 22.17 (type stripping).
-import '../cli/main.ts';
+// Installed entry point (npm link / a checkout on PATH): runs the TypeScript CLI on Node >= 22.17, which
+// strips types natively. Node does not strip types under node_modules, so run nodepool from a checkout.
+import { main } from '../cli/main.ts';
+
+process.exitCode = await main(process.argv.slice(2));

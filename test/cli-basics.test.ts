@@ -28,3 +28,14 @@ test('an error from a command is printed once, without a stack trace', async () 
   assert.equal(r.stderr.match(/does not exist/g)?.length, 1, r.stderr);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
 });
+
+test('the installed entry point bin/nodepool.js runs the same CLI', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'bin', 'nodepool.js'), '--help'], {
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /config-validate/);
+  assert.match(r.stdout, /image-convert/);
+});
