@@ -4,14 +4,15 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Cloud } from './cloud.ts';
-import { image, imageDiscovery, imageOperation } from './glance.ts';
+import { image, imageDiscovery, imageOperation } from './glance/index.ts';
 import type { Reply, RequestContext, Service } from './http.ts';
 import { HttpError, errorReply, readJson } from './http.ts';
 import { authenticate, identity } from './keystone.ts';
 import type { Knobs, Operation } from './knobs.ts';
 import { KnobsError } from './knobs.ts';
 import { FaultInjector } from './faults.ts';
-import { compute, computeDiscovery, computeOperation, microversionHeaders, parseMicroversion } from './nova.ts';
+import { compute, computeOperation } from './nova/index.ts';
+import { computeDiscovery, microversionHeaders, parseMicroversion } from './nova/microversion.ts';
 
 export interface RouterHooks {
   setKnobs(patch: unknown): Knobs;
