@@ -11,7 +11,7 @@ const resource = fc.record({
     fc.constant({}),
     fc.record({ [PROVIDER_TAG]: fc.constantFrom('sim', 'other', 'SIM', 'sim ') }),
     fc.dictionary(fc.constantFrom('owner', 'nodepool_node_id'), fc.string({ maxLength: 4 })),
-  ),
+  ) as fc.Arbitrary<Record<string, string>>,
 });
 
 test('property: only resources tagged with exactly this provider are ours; the rest are counted, never listed', () => {
@@ -20,10 +20,7 @@ test('property: only resources tagged with exactly this provider are ours; the r
       const inv = inventory(resources, 'sim');
       assert.ok(inv.ours.every((r) => r.metadata[PROVIDER_TAG] === 'sim'));
       assert.equal(inv.ours.length + inv.foreignCount, resources.length);
-      assert.equal(
-        inv.ours.length,
-        resources.filter((r) => (r.metadata as Record<string, string>)[PROVIDER_TAG] === 'sim').length,
-      );
+      assert.equal(inv.ours.length, resources.filter((r) => r.metadata[PROVIDER_TAG] === 'sim').length);
       assert.equal(
         Object.values(inv.byState).reduce((a, b) => a + b, 0),
         inv.ours.length,
