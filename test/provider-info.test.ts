@@ -149,7 +149,8 @@ test('info lists the servers and images nodepool owns, counts foreign ones, and 
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /Provider sim \(cloud simcloud, region RegionOne/);
   assert.match(text.stdout, /Servers \(1 ours, 1 not ours and never touched\)/);
-  assert.match(text.stdout, new RegExp(`${ours.id}.*np0000000001`));
+  assert.match(text.stdout, new RegExp(`\\| ${ours.id} +\\| np0000000001 +\\| active`));
+  assert.match(text.stdout, /^\+-+\+/m, 'ASCII borders, as nodepool prints its tables');
   assert.match(text.stdout, /Quota: instances 2\/100/);
 
   // The same workflow from here: its whole history never carries the cloud's secret.

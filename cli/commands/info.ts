@@ -1,12 +1,12 @@
 // `nodepool info PROVIDER`: what a provider's cloud holds for us, asked through a worker (which has the
 // credentials), never by the CLI itself.
 import { randomUUID } from 'node:crypto';
-import Table from 'cli-table3';
 import type { CommandModule } from 'yargs';
 import { ActivityFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
 import type { ProviderSnapshot } from '../../activities/provider.ts';
 import { providerInfo } from '../../workflows/index.ts';
 import { CliError } from '../errors.ts';
+import { renderTable as table } from '../table.ts';
 import { connectTemporal, loadCliConfig } from '../temporal.ts';
 
 interface InfoArgs {
@@ -14,12 +14,6 @@ interface InfoArgs {
   json: boolean;
   config: string;
   timeout: number;
-}
-
-function table(head: string[], rows: (string | number)[][]): string {
-  const t = new Table({ head, style: { head: [], border: [] } });
-  t.push(...rows);
-  return t.toString();
 }
 
 const of = (used: number | undefined, limit: number | null | undefined): string =>
