@@ -607,13 +607,14 @@ function sh(cmd: string, args: string[]): string {
 }
 
 async function main(): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'bench-provider-'));
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench:provider: still running after ${RUN_LIMIT_MS / 60_000} min; giving up\n`);
     for (const c of children) c.kill('SIGKILL');
+    rmSync(root, { recursive: true, force: true });
     process.exit(1);
   }, RUN_LIMIT_MS);
   watchdog.unref();
-  const root = mkdtempSync(join(tmpdir(), 'bench-provider-'));
   const loadBefore = loadavg()
     .map((l) => l.toFixed(2))
     .join(', ');
@@ -626,6 +627,7 @@ async function main(): Promise<void> {
     ['list and quota', () => listing(root)],
     ['faults', () => faults(root)],
   ];
+  let failed = false;
   try {
     for (const [name, run] of phases) {
       const [ms] = await timed(run);
@@ -638,10 +640,12 @@ async function main(): Promise<void> {
         ? `bench:provider: WRONG RESULT: ${err.message}\n`
         : `bench:provider: ${(err as Error).stack ?? String(err)}\n`,
     );
-    process.exit(1);
+    failed = true;
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+  // Exit now: a simulator child killed mid-phase may have left handles (its IPC channel) open.
+  if (failed) process.exit(1);
   const runS = (performance.now() - started) / 1000;
   const free = sh('free', ['-g']).split('\n')[1]?.replace(/\s+/g, ' ') ?? '';
   const lines = [
@@ -652,13 +656,13 @@ async function main(): Promise<void> {
     ...table(),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  if (process.argv.includes('--write-doc')) writeDoc(lines);
+  if (process.argv.includes('--write-doc')) await writeDoc(lines);
 }
 
 const SECTION = '## OpenStack driver against sim-cloud';
 
 /** Replaces the measured part of the section (between its markers), leaving the prose around it alone. */
-function writeDoc(lines: string[]): void {
+async function writeDoc(lines: string[]): Promise<void> {
   const file = join(import.meta.dirname, '..', 'docs', 'BENCHMARKS.md');
   const doc = readFileSync(file, 'utf8');
   const begin = '<!-- bench:provider results begin -->';
@@ -668,7 +672,12 @@ function writeDoc(lines: string[]): void {
   if (!doc.includes(SECTION) || at < 0 || stop < at) {
     throw new Error(`${file} has no "${SECTION}" section with ${begin} … ${end} markers; add them, then rerun`);
   }
-  writeFileSync(file, `${doc.slice(0, at + begin.length)}\n\n${lines.join('\n')}\n\n${doc.slice(stop)}`);
+  const text = `${doc.slice(0, at + begin.length)}\n\n${lines.join('\n')}\n\n${doc.slice(stop)}`;
+  // Formatted as `npm run lint` expects, so a rerun leaves nothing to fix by hand.
+  const prettier = await import('prettier');
+  const options = (await prettier.resolveConfig(file)) ?? {};
+  writeFileSync(file, await prettier.format(text, { ...options, filepath: file }));
+  process.stderr.write(`bench:provider: results written to ${file}\n`);
 }
 
 // Last, so every module-level constant above is initialised before either mode runs.
