@@ -375,3 +375,20 @@ test('credentials and tokens never appear in errors or in the adapter printed an
     }
   }
 });
+
+test('resources without our provider tag are refused before any request', async (t) => {
+  const c = await cloud(t);
+  const a = c.adapter('sim');
+  const image = await uploadSmall(a, c.smallImage);
+  const serverErr = await rejection(
+    a.createServer({ name: 'np-untagged', flavor: 'm1.tiny', imageId: image.image.id, metadata: { owner: 'me' } }),
+  );
+  assert.ok(serverErr instanceof Invalid, String(serverErr));
+  assert.match(serverErr.message, /without the nodepool_provider_name tag/);
+  const imageErr = await rejection(
+    a.uploadImage({ path: c.smallImage, name: 'untagged', diskFormat: 'qcow2', metadata: { nodepool_upload_id: '1' } }),
+  );
+  assert.ok(imageErr instanceof Invalid, String(imageErr));
+  assert.equal((await a.listServers()).filter((s) => s.name === 'np-untagged').length, 0);
+  assert.equal((await a.listImages({ name: 'untagged' })).length, 0);
+});

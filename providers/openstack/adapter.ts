@@ -15,7 +15,7 @@ import type {
   ServerSpec,
 } from '../adapter.ts';
 import { Invalid, NotFound, ProviderError, Transient } from '../errors.ts';
-import { hasTags, validateMetadata, type Metadata } from '../tags.ts';
+import { TAGS, hasTags, validateMetadata, type Metadata } from '../tags.ts';
 import type { CloudConfig } from './clouds-yaml.ts';
 import { GlanceClient } from './glance.ts';
 import { HttpClient, joinUrl, type HttpResponse, type ServiceRequest } from './http.ts';
@@ -84,10 +84,11 @@ export class OpenStackAdapter implements ProviderAdapter {
 
   async createServer(spec: ServerSpec): Promise<Server> {
     validateMetadata(spec.metadata);
-    if (Object.keys(spec.metadata).length === 0) {
-      throw new Invalid('server.create: refusing to create an untagged server (it could never be found as ours)', {
-        operation: 'server.create',
-      });
+    if (!spec.metadata[TAGS.provider]) {
+      throw new Invalid(
+        `server.create: refusing a server without the ${TAGS.provider} tag (it could never be found as ours)`,
+        { operation: 'server.create' },
+      );
     }
     const existing = await this.#findServer(spec.name, spec.metadata);
     if (existing) return existing;
@@ -145,8 +146,10 @@ export class OpenStackAdapter implements ProviderAdapter {
 
   async uploadImage(spec: ImageUploadSpec): Promise<ImageUploadResult> {
     validateMetadata(spec.metadata);
-    if (Object.keys(spec.metadata).length === 0) {
-      throw new Invalid('image.upload: refusing to upload an untagged image', { operation: 'image.upload' });
+    if (!spec.metadata[TAGS.provider]) {
+      throw new Invalid(`image.upload: refusing an image without the ${TAGS.provider} tag`, {
+        operation: 'image.upload',
+      });
     }
     // A retried upload reuses what an earlier attempt left: the upload ID tag makes a match ours.
     let target: Image | undefined;
