@@ -16,7 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NativeConnection } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
+import { ImageBuild } from '../db/entities/index.ts';
 import { migrate, openDatabase, type Orm } from '../db/orm.ts';
+import { upsertImageBuild } from '../db/upsert.ts';
 import { createNodepoolWorker } from '../worker/worker.ts';
 import { convertBuild } from '../workflows/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
@@ -56,6 +58,8 @@ test('a build converts once per format, and a missing vhd-util fails only the pr
   const imagesDir = join(dir, 'images');
   mkdirSync(imagesDir);
 
+  const build = await upsertImageBuild(orm.em.fork(), { image: 'ubuntu', version: 1700000000 });
+
   const taskQueue = uniqueTaskQueue('convert-build');
   const worker = await createNodepoolWorker({ connection: nativeConnection, taskQueue, orm });
   const results = await worker.runUntil(
@@ -64,6 +68,7 @@ test('a build converts once per format, and a missing vhd-util fails only the pr
       workflowId: `${taskQueue}-wf`,
       args: [
         {
+          buildId: build.id,
           image: 'ubuntu',
           version: 1700000000,
           rawPath: raw,
@@ -89,6 +94,18 @@ test('a build converts once per format, and a missing vhd-util fails only the pr
   assert.match(by['xen-lon']?.error ?? '', /vhd-util/);
   assert.match(by['xen-lon']?.error ?? '', /xen-lon/);
   assert.deepEqual(readdirSync(imagesDir).sort(), ['ubuntu-1700000000.builtin.vhd', 'ubuntu-1700000000.qcow2']);
+
+  // The build row records each file made, with who made it, its size and sha256; the failed one is absent.
+  const recorded = await orm.em.fork().findOneOrFail(ImageBuild, build.id);
+  assert.deepEqual(
+    recorded.files
+      .map((f) => [f.format, f.converter, f.size, f.sha256])
+      .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    [by['rax-dfw']?.file, by.east?.file]
+      .map((f) => [f?.format, f?.converter, f?.size, f?.sha256])
+      .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+  );
+  assert.deepEqual(recorded.formats, ['qcow2', 'vhd']);
 
   // The failing conversion was not retried: its failure is about the host, not a blip.
   const history = await client.workflow.getHandle(`${taskQueue}-wf`).fetchHistory();

@@ -6,6 +6,11 @@ import type { Activities } from '../activities/index.ts';
 import type { ConvertImageResult } from '../activities/convert.ts';
 import { planConversions, type ConversionTarget, type TargetFormat } from '../core/conversion-plan.ts';
 
+const { recordBuildFiles } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 10 },
+});
+
 const { convertImage } = proxyActivities<Activities>({
   // Multi-GiB images take minutes; the heartbeat, not this, catches a stuck converter.
   startToCloseTimeout: '2 hours',
@@ -14,6 +19,8 @@ const { convertImage } = proxyActivities<Activities>({
 });
 
 export interface ConvertBuildInput {
+  /** The ImageBuild row to record the files on; omitted by callers that only want the files. */
+  buildId?: number;
   image: string;
   version: number;
   rawPath: string;
@@ -58,6 +65,22 @@ export async function convertBuild(input: ConvertBuildInput): Promise<ProviderCo
       }
     }),
   );
+  if (input.buildId !== undefined) {
+    const made = outcomes.flatMap((o) =>
+      o.file
+        ? [
+            {
+              format: o.file.format,
+              path: o.file.path,
+              size: o.file.size,
+              sha256: o.file.sha256,
+              converter: o.file.converter,
+            },
+          ]
+        : [],
+    );
+    if (made.length > 0) await recordBuildFiles(input.buildId, made);
+  }
   return input.targets.map((t) => {
     const outcome = outcomes.find((o) => o.plan.format === t.format && o.plan.providers.includes(t.provider));
     if (!outcome) throw ApplicationFailure.nonRetryable(`no conversion planned for ${t.provider} ${t.format}`);
