@@ -19,6 +19,7 @@ import type { Client } from '@temporalio/client';
 import { ImageBuild } from '../db/entities/index.ts';
 import { migrate, openDatabase, type Orm } from '../db/orm.ts';
 import { upsertImageBuild } from '../db/upsert.ts';
+import { buildRecordActivities } from '../activities/build-record.ts';
 import { createNodepoolWorker } from '../worker/worker.ts';
 import { convertBuild } from '../workflows/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
@@ -111,4 +112,23 @@ test('a build converts once per format, and a missing vhd-util fails only the pr
   const history = await client.workflow.getHandle(`${taskQueue}-wf`).fetchHistory();
   const started = history.events?.filter((e) => e.activityTaskStartedEventAttributes) ?? [];
   assert.ok(started.every((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) === 1));
+});
+
+test('recording build files is idempotent and merges by path; an unknown build is a non-retryable error', async () => {
+  const { recordBuildFiles } = buildRecordActivities(orm);
+  const build = await upsertImageBuild(orm.em.fork(), { image: 'debian', version: 1700000001 });
+  const qcow2 = { format: 'qcow2', path: '/i/debian.qcow2', size: 10, sha256: 'a'.repeat(64), converter: 'qemu-img' };
+  const vhd = { format: 'vhd', path: '/i/debian.vhd', size: 20, sha256: 'b'.repeat(64), converter: 'builtin' };
+  await recordBuildFiles(build.id, [qcow2]);
+  await recordBuildFiles(build.id, [qcow2, vhd]);
+  const again = await recordBuildFiles(build.id, [{ ...vhd, size: 21 }]);
+  assert.deepEqual(again, [qcow2, { ...vhd, size: 21 }]);
+  const row = await orm.em.fork().findOneOrFail(ImageBuild, build.id);
+  assert.deepEqual(row.files, [qcow2, { ...vhd, size: 21 }]);
+  assert.deepEqual(row.formats, ['qcow2', 'vhd']);
+  await assert.rejects(recordBuildFiles(987654, [qcow2]), (err: Error & { nonRetryable?: boolean }) => {
+    assert.match(err.message, /image build 987654 does not exist/);
+    assert.equal(err.nonRetryable, true);
+    return true;
+  });
 });
