@@ -409,3 +409,82 @@ test('nodepool image-convert takes vhd-converter from nodepool.yaml, per provide
   assert.match(missing.stderr, /none\.yaml does not exist/);
   assert.deepEqual(readdirSync(dir).sort(), ['b.vhd', 'bin', 'build.raw', 'c.vhd', 'nodepool.yaml']);
 });
+
+// A recording stand-in for vhd-util: it checks OUR side of the contract (the exact two command lines
+// diskimage-builder runs, the tool's output in the build log, the .bak and intermediate removed, the raw
+// file untouched, failures reported). Its output is a copy, not a VHD, and is not judged; the real tool's
+// output is judged by the test above where a vhd-util exists.
+function recordingVhdUtil(dir: string, failStep?: string): { path: string; calls: string } {
+  const bin = join(dir, 'stand-in-bin');
+  mkdirSync(bin, { recursive: true });
+  const calls = join(dir, 'vhd-util-calls.txt');
+  const path = join(bin, 'vhd-util');
+  writeFileSync(
+    path,
+    [
+      '#!/bin/sh',
+      `echo "$*" >> '${calls}'`,
+      // vhd-util convert -s S -t T -i IN -o OUT
+      'IN="$7"; OUT="$9"',
+      'if [ "$3" = 0 ]; then cp "$IN" "$IN.bak"; fi',
+      failStep ? `if [ "$3" = ${failStep} ]; then echo "vhd-util: step $3 broke" >&2; exit 3; fi` : '',
+      'if [ "$IN" != "$OUT" ]; then cp "$IN" "$OUT"; fi',
+      'echo "converted $3 to $5"',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  return { path, calls };
+}
+
+test('vhd-util is run as diskimage-builder runs it: two steps on a private copy, output logged, .bak removed', async (t) => {
+  const dir = workDir(t);
+  const raw = join(dir, 'build.raw');
+  sparseRaw(raw, 3 * MiB, [[MiB, randomBytes(4096)]]);
+  const before = sha256(raw);
+  const tool = recordingVhdUtil(dir);
+  const logged: string[] = [];
+  const out = join(dir, 'out', 'build.vhd');
+  mkdirSync(join(dir, 'out'));
+  const result = await convertImage({
+    input: raw,
+    output: out,
+    format: 'vhd',
+    converter: 'vhd-util',
+    vhdUtilPath: tool.path,
+    log: (l) => logged.push(l),
+  });
+  assert.equal(result.converter, 'vhd-util');
+  assert.equal(result.path, out);
+  assert.equal(result.sha256, sha256(out));
+  const calls = readFileSync(tool.calls, 'utf8').trim().split('\n');
+  assert.equal(calls.length, 2);
+  const step1 = /^convert -s 0 -t 1 -i (\S+) -o (\S+)$/.exec(calls[0] ?? '');
+  const step2 = /^convert -s 1 -t 2 -i (\S+) -o (\S+)$/.exec(calls[1] ?? '');
+  assert.ok(step1 && step2, calls.join('\n'));
+  assert.equal(step1[1], step1[2], 'step 1 converts in place');
+  assert.equal(step2[1], step1[1], 'step 2 reads what step 1 wrote');
+  assert.notEqual(step1[1], raw, 'the build raw file is never handed to vhd-util');
+  assert.ok(step1[1]?.startsWith(join(dir, 'out')), 'the private copy lives beside the output');
+  assert.deepEqual(logged, ['vhd-util: converted 0 to 1', 'vhd-util: converted 1 to 2']);
+  assert.equal(sha256(raw), before, 'raw untouched');
+  assert.deepEqual(readdirSync(join(dir, 'out')), ['build.vhd'], 'no intermediate, .bak or partial left');
+});
+
+test('a vhd-util that fails is reported with its command and output, and leaves nothing behind', async (t) => {
+  const dir = workDir(t);
+  const raw = join(dir, 'build.raw');
+  sparseRaw(raw, 2 * MiB, [[0, randomBytes(512)]]);
+  const tool = recordingVhdUtil(dir, '1');
+  const out = join(dir, 'out', 'build.vhd');
+  mkdirSync(join(dir, 'out'));
+  await assert.rejects(
+    convertImage({ input: raw, output: out, format: 'vhd', converter: 'vhd-util', vhdUtilPath: tool.path }),
+    (err: Error) => {
+      assert.ok(err instanceof ImageConvertError);
+      assert.match(err.message, /vhd-util convert -s 1 -t 2 .* failed \(exit 3\): vhd-util: step 1 broke/);
+      return true;
+    },
+  );
+  assert.deepEqual(readdirSync(join(dir, 'out')), []);
+});
