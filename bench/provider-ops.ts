@@ -7,7 +7,7 @@
 // docs/BENCHMARKS.md.
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -17,6 +17,7 @@ import type { Server, ServerSpec } from '../providers/adapter.ts';
 import type { OpenStackAdapter } from '../providers/openstack/adapter.ts';
 import { freePort } from '../scripts/tools.ts';
 import { startSimCloud, type KnobsPatch, type SimCloud } from '../simulator/index.ts';
+import { writeResults } from './report.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -656,28 +657,8 @@ async function main(): Promise<void> {
     ...table(),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  if (process.argv.includes('--write-doc')) await writeDoc(lines);
-}
-
-const SECTION = '## OpenStack driver against sim-cloud';
-
-/** Replaces the measured part of the section (between its markers), leaving the prose around it alone. */
-async function writeDoc(lines: string[]): Promise<void> {
-  const file = join(import.meta.dirname, '..', 'docs', 'BENCHMARKS.md');
-  const doc = readFileSync(file, 'utf8');
-  const begin = '<!-- bench:provider results begin -->';
-  const end = '<!-- bench:provider results end -->';
-  const at = doc.indexOf(begin);
-  const stop = doc.indexOf(end);
-  if (!doc.includes(SECTION) || at < 0 || stop < at) {
-    throw new Error(`${file} has no "${SECTION}" section with ${begin} … ${end} markers; add them, then rerun`);
-  }
-  const text = `${doc.slice(0, at + begin.length)}\n\n${lines.join('\n')}\n\n${doc.slice(stop)}`;
-  // Formatted as `npm run lint` expects, so a rerun leaves nothing to fix by hand.
-  const prettier = await import('prettier');
-  const options = (await prettier.resolveConfig(file)) ?? {};
-  writeFileSync(file, await prettier.format(text, { ...options, filepath: file }));
-  process.stderr.write(`bench:provider: results written to ${file}\n`);
+  if (process.argv.includes('--write-doc'))
+    await writeResults('provider', '## OpenStack driver against sim-cloud', lines);
 }
 
 // Last, so every module-level constant above is initialised before either mode runs.

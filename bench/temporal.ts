@@ -7,7 +7,7 @@
 // Markdown table; `--write-doc` also replaces the results in docs/BENCHMARKS.md.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,6 +22,7 @@ import {
 } from '@temporalio/worker';
 import { ensureTemporalCli, freePort } from '../scripts/tools.ts';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
+import { writeResults } from './report.ts';
 import {
   bumpSignal,
   bumpUpdate,
@@ -580,27 +581,7 @@ async function main(): Promise<void> {
     ...table(),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  if (process.argv.includes('--write-doc')) await writeDoc(lines);
-}
-
-const SECTION = '## Temporal dev server';
-
-/** Replaces the measured part of the section (between its markers), leaving the prose around it alone. */
-async function writeDoc(lines: string[]): Promise<void> {
-  const file = join(import.meta.dirname, '..', 'docs', 'BENCHMARKS.md');
-  const doc = readFileSync(file, 'utf8');
-  const begin = '<!-- bench:temporal results begin -->';
-  const end = '<!-- bench:temporal results end -->';
-  const at = doc.indexOf(begin);
-  const stop = doc.indexOf(end);
-  if (!doc.includes(SECTION) || at < 0 || stop < at) {
-    throw new Error(`${file} has no "${SECTION}" section with ${begin} … ${end} markers; add them, then rerun`);
-  }
-  const text = `${doc.slice(0, at + begin.length)}\n\n${lines.join('\n')}\n\n${doc.slice(stop)}`;
-  const prettier = await import('prettier');
-  const options = (await prettier.resolveConfig(file)) ?? {};
-  writeFileSync(file, await prettier.format(text, { ...options, filepath: file }));
-  process.stderr.write(`bench:temporal: results written to ${file}\n`);
+  if (process.argv.includes('--write-doc')) await writeResults('temporal', '## Temporal dev server', lines);
 }
 
 await main();
