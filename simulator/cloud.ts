@@ -55,7 +55,12 @@ export class Cloud {
   private closed = false;
 
   constructor(opts: CloudOptions) {
-    this.store = new StateStore(opts.stateDir);
+    this.store = new StateStore(opts.stateDir, {
+      beforeWrite: () => {
+        this.state.rng = { ids: this.rngs.ids.state(), boot: this.rngs.boot.state() };
+        this.pruneDeleted();
+      },
+    });
     this.baseUrl = opts.baseUrl;
     this.regions = opts.regions;
     this.knobs = opts.knobs;
@@ -103,9 +108,22 @@ export class Cloud {
     return { seconds, error };
   }
 
+  /** Marks the state changed; StateStore writes it soon (coalesced) and on close. */
   save(): void {
-    this.state.rng = { ids: this.rngs.ids.state(), boot: this.rngs.boot.state() };
-    this.store.save();
+    this.store.markDirty();
+  }
+
+  /** Forgets DELETED tombstones older than deletedRetentionSeconds; true if any went. Lazy: run before each
+   *  write and each changes-since list, so nothing outside those ever sees an expired one. */
+  pruneDeleted(now = Date.now()): boolean {
+    const cutoff = now - this.knobs.deletedRetentionSeconds * 1000;
+    let pruned = false;
+    for (const [id, s] of Object.entries(this.state.deletedServers)) {
+      if ((s.deletedAt ?? Date.parse(s.updated)) > cutoff) continue;
+      delete this.state.deletedServers[id];
+      pruned = true;
+    }
+    return pruned;
   }
 
   nextLoopbackAddress(): string {
@@ -117,7 +135,6 @@ export class Cloud {
   /** Re-binds SSH endpoints of servers that exist in the persisted state (after a restart). */
   async restoreSsh(): Promise<void> {
     for (const s of Object.values(this.state.servers)) {
-      if (s.status === 'DELETED') continue;
       s.address = await this.ssh.bind(s.id, s.hostKeyPrivate, s.address, () => this.nextLoopbackAddress());
     }
     this.save();
@@ -199,7 +216,6 @@ export class Cloud {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     await this.ssh.closeAll();
-    this.save();
-    this.store.unlock();
+    await this.store.close();
   }
 }

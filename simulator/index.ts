@@ -84,7 +84,7 @@ export async function startSimCloud(opts: SimCloudOptions): Promise<SimCloud> {
     await cloud.restoreSsh();
   } catch (err) {
     await cloud?.ssh.closeAll();
-    cloud?.store.unlock();
+    cloud?.store.discard();
     await new Promise((r) => http.close(r));
     throw err;
   }

@@ -48,6 +48,8 @@ export interface Knobs {
   serverErrorRate: number;
   /** Deleted servers stay ACTIVE with task_state deleting forever. */
   hangDeletes: boolean;
+  /** How long a deleted server is still listed by changes-since (as DELETED) before it is forgotten. */
+  deletedRetentionSeconds: number;
 }
 
 /** What setKnobs and PUT /admin/knobs accept: any subset of keys; quota may itself be partial. */
@@ -63,6 +65,7 @@ export const DEFAULT_KNOBS: Knobs = {
   rateLimit: null,
   serverErrorRate: 0,
   hangDeletes: false,
+  deletedRetentionSeconds: 3600,
 };
 
 const range = z
@@ -95,6 +98,7 @@ const knobsPatch = z.strictObject({
     .nullable(),
   serverErrorRate: z.number().min(0).max(1),
   hangDeletes: z.boolean(),
+  deletedRetentionSeconds: z.number().min(0),
 });
 
 export class KnobsError extends Error {}

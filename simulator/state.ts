@@ -1,7 +1,13 @@
-// Everything the simulated cloud remembers, persisted as one JSON file written atomically (write + rename),
-// so a restarted simulator on the same state dir sees the same servers, images, tokens and host keys.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// Everything the simulated cloud remembers, persisted as one JSON file written atomically (write + fsync +
+// rename), so a restarted simulator on the same state dir sees the same servers, images, tokens and host keys.
+// Changes only mark the state dirty; it is written at most once per FLUSH_INTERVAL_MS, one write at a time, and
+// always on close: rewriting a 1 MB file on every request was most of a create's cost at pool sizes.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+/** Longest a change waits before its write starts; a crash (kill -9) can lose about this much plus one write. */
+export const FLUSH_INTERVAL_MS = 50;
 
 export interface TokenRecord {
   id: string;
@@ -27,7 +33,7 @@ export interface ServerRecord {
   flavorId: string;
   imageId: string;
   metadata: Record<string, string>;
-  /** BUILD, ACTIVE, ERROR, DELETED (tombstone kept for changes-since). */
+  /** BUILD, ACTIVE, ERROR, or DELETED (only in SimState.deletedServers). */
   status: string;
   vmState: string;
   taskState: string | null;
@@ -51,6 +57,8 @@ export interface ServerRecord {
   description: string | null;
   tags: string[];
   deleting: boolean;
+  /** Epoch ms of the delete, for tombstones: retention is measured from it. */
+  deletedAt?: number;
 }
 
 export interface ImageRecord {
@@ -86,14 +94,30 @@ export interface SimState {
   seq: number;
   rng: Record<string, [number, number, number, number]>;
   tokens: Record<string, TokenRecord>;
+  /** Servers that exist: BUILD, ACTIVE, ERROR, and deletes hung by hangDeletes. */
   servers: Record<string, ServerRecord>;
+  /** DELETED tombstones, kept apart so lists and quota never walk them, only for changes-since, and only for
+   *  deletedRetentionSeconds. */
+  deletedServers: Record<string, ServerRecord>;
   images: Record<string, ImageRecord>;
   /** Next 127.x.y.z candidate, as an index. */
   nextAddress: number;
 }
 
 export function emptyState(): SimState {
-  return { version: 1, seq: 0, rng: {}, tokens: {}, servers: {}, images: {}, nextAddress: 0 };
+  return { version: 1, seq: 0, rng: {}, tokens: {}, servers: {}, deletedServers: {}, images: {}, nextAddress: 0 };
+}
+
+/** How many times state.json was written per state dir (resolved path), so tests can see saves coalesce. */
+const writeCounts = new Map<string, number>();
+
+export function stateFileWrites(dir: string): number {
+  return writeCounts.get(resolve(dir)) ?? 0;
+}
+
+export interface StateStoreOptions {
+  /** Runs just before the state is serialized, to fold in-memory extras (stream positions) into it. */
+  beforeWrite?: () => void;
 }
 
 function isAlive(pid: number): boolean {
@@ -110,10 +134,18 @@ export class StateStore {
   readonly imagesDir: string;
   private readonly file: string;
   private readonly lockFile: string;
+  private readonly beforeWrite: () => void;
   state: SimState;
+  private dirty = false;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> | undefined;
+  private lastWriteAt = 0;
+  private lastError = '';
 
-  constructor(dir: string) {
+  constructor(dir: string, opts: StateStoreOptions = {}) {
     this.dir = dir;
+    this.beforeWrite = opts.beforeWrite ?? (() => {});
     this.imagesDir = join(dir, 'images');
     this.file = join(dir, 'state.json');
     this.lockFile = join(dir, 'lock');
@@ -165,14 +197,96 @@ export class StateStore {
     }
     const s = parsed as Partial<SimState>;
     if (s.version !== 1) throw new Error(`simulator state ${this.file} has unknown version ${String(s.version)}`);
-    return { ...emptyState(), ...s } as SimState;
+    const state = { ...emptyState(), ...s } as SimState;
+    // Files written before tombstones were kept apart hold DELETED servers among the live ones.
+    for (const [id, server] of Object.entries(state.servers)) {
+      if (server.status !== 'DELETED') continue;
+      server.deletedAt ??= Date.parse(server.updated);
+      state.deletedServers[id] = server;
+      delete state.servers[id];
+    }
+    return state;
   }
 
-  /** Synchronous on purpose: one small file, and no interleaving of two saves can tear it. */
-  save(): void {
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.state));
-    renameSync(tmp, this.file);
+  /** Records that the state changed; it reaches the disk within about FLUSH_INTERVAL_MS. No-op once closed,
+   *  when another simulator may already own the state dir. */
+  markDirty(): void {
+    if (this.closed) return;
+    this.dirty = true;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined || this.writing !== undefined || !this.dirty || this.closed) return;
+    const wait = Math.max(0, this.lastWriteAt + FLUSH_INTERVAL_MS - Date.now());
+    this.timer = setTimeout(() => void this.write().catch((err: unknown) => this.report(err)), wait);
+    this.timer.unref();
+  }
+
+  /** One write in flight at a time; the state is serialized when the write starts, so later changes stay dirty
+   *  for the next one. */
+  private write(): Promise<void> {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.beforeWrite();
+    this.dirty = false;
+    this.lastWriteAt = Date.now();
+    const text = JSON.stringify(this.state);
+    writeCounts.set(resolve(this.dir), stateFileWrites(this.dir) + 1);
+    const written = (async () => {
+      const tmp = `${this.file}.${process.pid}.tmp`;
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(text);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.file);
+    })();
+    this.writing = written
+      .catch((err: unknown) => {
+        // Keep the changes: the next write (or close) carries them.
+        this.dirty = true;
+        throw err;
+      })
+      .finally(() => {
+        this.writing = undefined;
+        this.schedule();
+      });
+    return this.writing;
+  }
+
+  private report(err: unknown): void {
+    const message = (err as Error).message;
+    if (message === this.lastError) return;
+    this.lastError = message;
+    process.stderr.write(`sim-cloud: could not write ${this.file} (${message}); will retry\n`);
+  }
+
+  /** Writes every change made so far, waiting for a write already in flight. */
+  async flush(): Promise<void> {
+    while (this.writing !== undefined) await this.writing.catch(() => {});
+    if (this.dirty) await this.write();
+  }
+
+  /** Flushes everything (the state is written even if unchanged), then releases the state dir. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.dirty = true;
+    try {
+      await this.flush();
+    } finally {
+      this.discard();
+    }
+  }
+
+  /** Stops writing and releases the state dir without saving (a start that failed half-way). */
+  discard(): void {
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.unlock();
   }
 
   nextSeq(): number {

@@ -28,6 +28,7 @@ describe('admin endpoint', () => {
     const got = await api(`${sim.baseUrl}/admin/knobs`);
     assert.equal(got.status, 200);
     assert.equal(got.body.tokenTtlSeconds, 3600);
+    assert.equal(got.body.deletedRetentionSeconds, 3600);
     assert.deepEqual(got.body.quota, { instances: 100, cores: 400, ramMB: 819200, metadataItems: 128 });
     const put = await setKnobs({ quota: { cores: 50 } });
     assert.equal(put.status, 200);
@@ -49,6 +50,9 @@ describe('admin endpoint', () => {
     assert.equal(badRange.status, 400);
     assert.match(badRange.body.error.message, /bootSeconds: min must not exceed max/);
     await assert.rejects(sim.setKnobs({ serverErrorRate: 2 } as never), /serverErrorRate/);
+    const badRetention = await setKnobs({ deletedRetentionSeconds: -1 });
+    assert.equal(badRetention.status, 400);
+    assert.match(badRetention.body.error.message, /deletedRetentionSeconds: .*>=0/);
   });
 });
 

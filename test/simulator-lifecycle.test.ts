@@ -2,15 +2,45 @@
 // and the `nodepool sim-cloud` command.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
 import { runCli } from './support/cli.ts';
 import type { Sim } from './simulator-support.ts';
-import { activeImage, api, createServer, issueToken, startSim, tempDir, waitStatus } from './simulator-support.ts';
+import { FLUSH_INTERVAL_MS, stateFileWrites } from '../simulator/state.ts';
+import {
+  MV,
+  activeImage,
+  api,
+  createServer,
+  issueToken,
+  startSim,
+  tempDir,
+  until,
+  waitStatus,
+} from './simulator-support.ts';
 
 const ROOT = join(import.meta.dirname, '..');
+
+interface StateFile {
+  servers: Record<string, { address: string; status: string }>;
+  deletedServers: Record<string, { status: string }>;
+}
+
+function readState(stateDir: string): StateFile {
+  return JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as StateFile;
+}
+
+/** Server ids that changes-since=2000 lists (every server, deleted ones included while retained), by status. */
+async function changesSince(sim: Sim, token: string): Promise<Map<string, string>> {
+  const r = await api(`${sim.compute}/servers/detail?changes-since=2000-01-01T00:00:00Z&limit=1000`, {
+    token,
+    headers: MV('2.79'),
+  });
+  assert.equal(r.status, 200, r.text);
+  return new Map((r.body.servers as Array<{ id: string; status: string }>).map((s) => [s.id, s.status]));
+}
 
 interface HandshakeResult {
   hostKey: Buffer;
@@ -104,8 +134,11 @@ describe('ssh endpoints', () => {
     const id = (await createServer(sim, token, image, { name: 'booting' })).body.server.id;
     await sim.setKnobs({ bootSeconds: { min: 0.2, max: 0.5 } });
     // The address is not published during BUILD; find it the way an operator could not, to prove the point.
-    const state = (await import('node:fs')).readFileSync(join(sim.stateDir, 'state.json'), 'utf8');
-    const addr = (JSON.parse(state) as { servers: Record<string, { address: string }> }).servers[id]!.address;
+    // State is written a few ms after a change, so wait for the new server to reach the file.
+    const addr = await until(
+      'the BUILD server in state.json',
+      async () => readState(sim.stateDir).servers[id]?.address,
+    );
     await assert.rejects(sshHandshake(addr, 2222));
   });
 });
@@ -150,6 +183,95 @@ describe('restart', () => {
       }
     } finally {
       rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('persistence at pool sizes', () => {
+  test('quick changes are coalesced into few writes, and close writes them all for a restart to see', async () => {
+    const stateDir = tempDir();
+    const fast = { bootSeconds: { min: 0, max: 0 }, quota: { instances: -1, cores: -1, ramMB: -1 } };
+    let first: Sim | undefined;
+    try {
+      first = await startSim({ stateDir, seed: 11, knobs: fast });
+      const token = await issueToken(first);
+      const imageId = await activeImage(first, token);
+      const writesBefore = stateFileWrites(stateDir);
+      const started = Date.now();
+      const ids: string[] = [];
+      for (let i = 0; i < 200; i++) {
+        const r = await createServer(first, token, imageId, { name: `quick-${i}` });
+        assert.equal(r.status, 202, r.text);
+        ids.push(r.body.server.id as string);
+      }
+      const deleted = ids.slice(0, 50);
+      for (const id of deleted) {
+        assert.equal((await api(`${first.compute}/servers/${id}`, { method: 'DELETE', token })).status, 204);
+      }
+      // The last change of all is a create whose response is dropped: performed, never acknowledged.
+      await first.setKnobs({ faults: [{ operation: 'server.create', kind: 'drop', rate: 1, count: 1 }] });
+      await assert.rejects(createServer(first, token, imageId, { name: 'dropped' }));
+      const elapsed = Date.now() - started;
+      const writes = stateFileWrites(stateDir) - writesBefore;
+      // One write per interval at most (10 % slack for timers firing a little early, plus the one in flight).
+      assert.ok(writes <= Math.ceil(elapsed / (FLUSH_INTERVAL_MS * 0.9)) + 1, `${writes} writes in ${elapsed} ms`);
+      assert.ok(writes < 100, `251 changes took ${writes} writes of state.json`);
+      const closing = first;
+      first = undefined;
+      await closing.close();
+      assert.equal(stateFileWrites(stateDir) - writesBefore, writes + 1, 'close writes once more');
+
+      const second = await startSim({ stateDir, seed: 11, knobs: fast });
+      try {
+        const seen = await changesSince(second, token);
+        for (const id of ids.slice(50)) assert.equal(seen.get(id), 'ACTIVE', `server ${id} after restart`);
+        for (const id of deleted) assert.equal(seen.get(id), 'DELETED', `deleted server ${id} after restart`);
+        const live = await api(`${second.compute}/servers?limit=1000`, { token });
+        const names = (live.body.servers as Array<{ name: string }>).map((s) => s.name);
+        assert.equal(names.length, 151);
+        assert.ok(names.includes('dropped'), 'the create whose response was dropped survived the restart');
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await first?.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  test('deleted servers leave changes-since and state.json after deletedRetentionSeconds', async () => {
+    const sim = await startSim({ seed: 12, knobs: { bootSeconds: { min: 0, max: 0 } } });
+    try {
+      const token = await issueToken(sim);
+      const imageId = await activeImage(sim, token);
+      const old = (await createServer(sim, token, imageId, { name: 'old' })).body.server.id as string;
+      const recent = (await createServer(sim, token, imageId, { name: 'recent' })).body.server.id as string;
+      const kept = (await createServer(sim, token, imageId, { name: 'kept' })).body.server.id as string;
+      assert.equal((await api(`${sim.compute}/servers/${old}`, { method: 'DELETE', token })).status, 204);
+      const oldDeleted = Date.now();
+      // Retention is wall-clock time: let the first tombstone age past the short retention set below.
+      await until('the first delete to age 2.5 s', async () => (Date.now() - oldDeleted >= 2500 ? true : undefined));
+      assert.equal((await changesSince(sim, token)).get(old), 'DELETED', 'kept under the default retention');
+
+      await sim.setKnobs({ deletedRetentionSeconds: 1.5 });
+      const recentDeleting = Date.now();
+      assert.equal((await api(`${sim.compute}/servers/${recent}`, { method: 'DELETE', token })).status, 204);
+      const seen = await changesSince(sim, token);
+      assert.ok(Date.now() - recentDeleting < 1500, 'the machine answered a delete and a list within 1.5 s');
+      assert.equal(seen.has(old), false, 'a tombstone past retention is forgotten');
+      assert.equal(seen.get(recent), 'DELETED', 'a recent tombstone stays');
+      assert.equal(seen.get(kept), 'ACTIVE');
+      assert.equal((await api(`${sim.compute}/servers/${old}`, { token })).status, 404);
+
+      const onDisk = await until('state.json without the old tombstone', async () => {
+        const state = readState(sim.stateDir);
+        return state.deletedServers[old] === undefined ? state : undefined;
+      });
+      assert.equal(onDisk.servers[old], undefined);
+      assert.equal(onDisk.deletedServers[recent]?.status, 'DELETED', 'the recent tombstone is written');
+      assert.ok(onDisk.servers[kept], 'live servers stay in state.json');
+    } finally {
+      await sim.dispose();
     }
   });
 });

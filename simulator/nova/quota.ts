@@ -9,7 +9,7 @@ import { atLeast } from './microversion.ts';
 
 function usage(cloud: Cloud, token: TokenRecord, region: string) {
   const servers = Object.values(cloud.state.servers).filter(
-    (s) => s.region === region && s.projectId === token.projectId && s.status !== 'DELETED',
+    (s) => s.region === region && s.projectId === token.projectId,
   );
   let cores = 0;
   let ram = 0;

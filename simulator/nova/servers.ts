@@ -86,7 +86,7 @@ export function renderServer(cloud: Cloud, ctx: RequestContext, s: ServerRecord)
 /** The caller's server in this region; deleted ones and other projects' are 404, as in Nova. */
 export function liveServer(cloud: Cloud, ctx: RequestContext, token: TokenRecord, id: string): ServerRecord {
   const s = cloud.state.servers[id];
-  if (!s || s.status === 'DELETED' || s.region !== ctx.region || s.projectId !== token.projectId) {
+  if (!s || s.region !== ctx.region || s.projectId !== token.projectId) {
     throw new HttpError(404, `Instance ${id} could not be found.`);
   }
   return s;
@@ -105,11 +105,16 @@ export function listServers(cloud: Cloud, ctx: RequestContext, token: TokenRecor
       );
     }
   }
-  let servers = Object.values(cloud.state.servers).filter(
+  let candidates = Object.values(cloud.state.servers);
+  if (since !== undefined) {
+    if (cloud.pruneDeleted()) cloud.save();
+    candidates = candidates.concat(Object.values(cloud.state.deletedServers));
+  }
+  let servers = candidates.filter(
     (s) =>
       s.region === ctx.region &&
       s.projectId === token.projectId &&
-      (since === undefined ? s.status !== 'DELETED' : Date.parse(s.updated) >= since - 999),
+      (since === undefined || Date.parse(s.updated) >= since - 999),
   );
   const name = p.get('name');
   if (name !== null) {
@@ -170,6 +175,9 @@ export async function deleteServer(cloud: Cloud, s: ServerRecord): Promise<Reply
   s.powerState = 0;
   s.terminatedAt = new Date(now).toISOString().replace('Z', '000');
   s.updated = isoSeconds(now);
+  s.deletedAt = now;
+  delete cloud.state.servers[s.id];
+  cloud.state.deletedServers[s.id] = s;
   cloud.save();
   await cloud.ssh.release(s.id);
   return { status: 204 };
