@@ -239,6 +239,43 @@ describe('persistence at pool sizes', () => {
     }
   });
 
+  test('a state.json from before tombstones were kept apart still loads, tombstones and all', async () => {
+    const stateDir = tempDir();
+    try {
+      const first = await startSim({ stateDir, seed: 13 });
+      const token = await issueToken(first);
+      const imageId = await activeImage(first, token);
+      const gone = (await createServer(first, token, imageId, { name: 'gone' })).body.server.id as string;
+      const live = (await createServer(first, token, imageId, { name: 'live' })).body.server.id as string;
+      assert.equal((await api(`${first.compute}/servers/${gone}`, { method: 'DELETE', token })).status, 204);
+      await first.close();
+      // The old layout: DELETED servers among the live ones, no deletedServers.
+      const raw = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as Record<string, unknown> & StateFile;
+      raw.servers[gone] = raw.deletedServers[gone] as StateFile['servers'][string];
+      delete (raw as Partial<StateFile>).deletedServers;
+      writeFileSync(join(stateDir, 'state.json'), JSON.stringify(raw));
+
+      const second = await startSim({ stateDir, seed: 13 });
+      try {
+        const seen = await changesSince(second, token);
+        assert.equal(seen.get(gone), 'DELETED');
+        assert.equal(seen.has(live), true);
+        const listed = await api(`${second.compute}/servers`, { token });
+        assert.deepEqual(
+          (listed.body.servers as Array<{ id: string }>).map((s) => s.id),
+          [live],
+        );
+        assert.equal((await api(`${second.compute}/servers/${gone}`, { token })).status, 404);
+      } finally {
+        await second.close();
+      }
+      assert.ok(readState(stateDir).deletedServers[gone], 'rewritten in the new layout');
+      assert.equal(readState(stateDir).servers[gone], undefined);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
   test('deleted servers leave changes-since and state.json after deletedRetentionSeconds', async () => {
     const sim = await startSim({ seed: 12, knobs: { bootSeconds: { min: 0, max: 0 } } });
     try {
