@@ -2,7 +2,7 @@
 // is reported at once, as a ConfigError, each with file:line:column and key path.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
-import { LineCounter, isMap, isSeq, parseDocument, type Document } from 'yaml';
+import { LineCounter, isMap, isSeq, parseDocument, visit, type Alias, type Document } from 'yaml';
 import type { core } from 'zod';
 import { crossCheck } from './cross-checks.ts';
 import { ConfigError, type ConfigIssue } from './errors.ts';
@@ -99,6 +99,17 @@ function topLevelProblem(doc: Document): string | undefined {
   return `expected a mapping (labels:, providers:, diskimages:, ...) at the top level, found ${found}`;
 }
 
+/** Aliases whose anchor is missing (or comes later): yaml reports these only when converting, by throwing. */
+function unresolvedAliases(doc: Document): Alias[] {
+  const found: Alias[] = [];
+  visit(doc, {
+    Alias(_key, node) {
+      if (node.resolve(doc) === undefined) found.push(node);
+    },
+  });
+  return found;
+}
+
 /** Parses and checks the text of a nodepool.yaml; `fileName` is used in messages and to anchor relative paths. */
 export function parseConfig(text: string, fileName: string, options: LoadOptions = {}): Config {
   const lineCounter = new LineCounter();
@@ -113,6 +124,21 @@ export function parseConfig(text: string, fileName: string, options: LoadOptions
         path: '',
         message: `YAML syntax error: ${yamlMessage(err.message)}`,
       })),
+    );
+  }
+  const aliases = unresolvedAliases(doc);
+  if (aliases.length > 0) {
+    throw new ConfigError(
+      aliases.map((alias) => {
+        const at = lineCounter.linePos(alias.range?.[0] ?? 0);
+        return {
+          file: fileName,
+          line: at.line,
+          column: at.col,
+          path: '',
+          message: `YAML alias *${alias.source} names no anchor defined before it; define &${alias.source} first or remove the alias`,
+        };
+      }),
     );
   }
   const problem = topLevelProblem(doc);

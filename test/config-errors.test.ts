@@ -403,6 +403,20 @@ const cases: Case[] = [
     expect: ['nodepool.yaml:3:1: YAML syntax error: Map keys must be unique'],
   },
   {
+    name: 'a YAML alias with no anchor (found by the fuzz test: it used to crash the loader)',
+    text: edit(14, '            flavor-name: *m1.xlarge'),
+    expect: [
+      'nodepool.yaml:14:26: YAML alias *m1.xlarge names no anchor defined before it; define &m1.xlarge first or remove the alias',
+    ],
+  },
+  {
+    name: 'a YAML alias used before its anchor',
+    text: y('labels: *all', 'all: &all []'),
+    expect: [
+      'nodepool.yaml:1:9: YAML alias *all names no anchor defined before it; define &all first or remove the alias',
+    ],
+  },
+  {
     name: 'an empty file',
     text: '',
     expect: ['nodepool.yaml:1:1: the file is empty; expected a mapping with labels, providers and diskimages'],

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import fc from 'fast-check';
+import fc from './support/fast-check.ts';
 import { ConfigError, parseConfig } from '../config/index.ts';
 
 const EXAMPLE = readFileSync(join(import.meta.dirname, '..', 'nodepool.example.yaml'), 'utf8');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fc from 'fast-check';
+import fc from './support/fast-check.ts';
 import { planConversions, type ConversionTarget } from '../core/conversion-plan.ts';
 
 test('providers sharing a format share one conversion; vhd converters split only vhd', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fc from 'fast-check';
+import fc from './support/fast-check.ts';
 import { PROVIDER_TAG, inventory } from '../core/provider-inventory.ts';
 
 const resource = fc.record({

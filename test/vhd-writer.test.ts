@@ -17,7 +17,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import fc from 'fast-check';
+import fc from './support/fast-check.ts';
 import { writeDynamicVhd } from '../images/vhd-writer.ts';
 import { convertImage } from '../images/convert.ts';
 import { findOnPath } from '../images/tools.ts';
