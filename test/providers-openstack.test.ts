@@ -14,6 +14,7 @@ import type { ProviderAdapter, Server } from '../providers/adapter.ts';
 import { Invalid, NotFound, QuotaExceeded, RateLimited, Transient } from '../providers/errors.ts';
 import type { OpenStackAdapter } from '../providers/openstack/adapter.ts';
 import { nodeTags, uploadTags } from '../providers/tags.ts';
+import { until } from './support/poll.ts';
 
 type Sim = Awaited<ReturnType<typeof startSimCloud>>;
 
@@ -83,16 +84,6 @@ async function cloud(t: TestContext, knobs: Partial<Knobs> = {}) {
   const smallImage = join(dir, 'small.qcow2');
   writeFileSync(smallImage, Buffer.from('QFI\xfb not really a qcow2, but bytes are bytes'));
   return { sim, dir, adapter, smallImage };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, delay));
-  }
 }
 
 async function rejection(p: Promise<unknown>): Promise<Error> {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimCloud } from '../simulator/index.ts';
 import type { SimCloud, SimCloudOptions } from '../simulator/index.ts';
+import { until } from './support/poll.ts';
 
 export interface Sim extends SimCloud {
   stateDir: string;
@@ -90,16 +91,7 @@ export async function api(
   return { status: r.status, headers: r.headers, body: parsed, text };
 }
 
-/** Polls `probe` until it returns a value, or fails after `ms`. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { until };
 
 /** Creates and uploads a small active image; returns its id. */
 export async function activeImage(
