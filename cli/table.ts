@@ -12,16 +12,21 @@ const ASCII = {
   'bottom-left': '+',
   'bottom-right': '+',
   left: '|',
-  'left-mid': '+',
-  mid: '-',
-  'mid-mid': '+',
+  // No rule between rows, as in the seed's table.
+  'left-mid': '',
+  mid: '',
+  'mid-mid': '',
   right: '|',
-  'right-mid': '+',
+  'right-mid': '',
   middle: '|',
 };
 
 export function renderTable(head: string[], rows: (string | number)[][]): string {
   const t = new Table({ head, chars: ASCII, style: { head: [], border: [] } });
   t.push(...rows);
-  return t.toString();
+  // cli-table3 draws the header rule and row rules with the same characters; nodepool rules off only the
+  // header, so the top border is repeated under the (single-line) header row.
+  const lines = t.toString().split('\n');
+  if (rows.length > 0) lines.splice(2, 0, lines[0] as string);
+  return lines.join('\n');
 }
