@@ -5,7 +5,7 @@
 // not mixed with the cloud's, as in production. Every phase checks its results and exits non-zero when the
 // driver returns something wrong. Prints a Markdown table; `--write-doc` also replaces the section in
 // docs/BENCHMARKS.md.
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -17,7 +17,7 @@ import type { Server, ServerSpec } from '../providers/adapter.ts';
 import type { OpenStackAdapter } from '../providers/openstack/adapter.ts';
 import { freePort } from '../scripts/tools.ts';
 import { startSimCloud, type KnobsPatch, type SimCloud } from '../simulator/index.ts';
-import { writeResults } from './report.ts';
+import { fmt, percentile, sh, timed, writeResults } from './report.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -169,20 +169,9 @@ async function withCpu<T>(sim: Sim, fn: () => Promise<T>): Promise<[T, Cpu]> {
 
 const rows: Row[] = [];
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
-
 function summary(latencies: number[]): { p50: number; p95: number; max: number } {
   const s = [...latencies].sort((a, b) => a - b);
   return { p50: percentile(s, 50), p95: percentile(s, 95), max: s[s.length - 1] ?? NaN };
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const t0 = performance.now();
-  const v = await fn();
-  return [performance.now() - t0, v];
 }
 
 /** Runs `fn` over `items` with at most `concurrency` in flight; returns per-item latency and result, in order. */
@@ -579,11 +568,6 @@ async function faults(root: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------
 // Report.
 
-function fmt(ms: number): string {
-  if (Number.isNaN(ms)) return '–';
-  return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
-}
-
 function table(): string[] {
   const out = [
     '| operation | calls | p50 (ms) | p95 (ms) | max (ms) | wall (s) | driver CPU/call (ms) | sim CPU/call (ms) | notes |',
@@ -600,11 +584,6 @@ function table(): string[] {
     );
   }
   return out;
-}
-
-function sh(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : `(${cmd} failed)`;
 }
 
 async function main(): Promise<void> {

@@ -1,5 +1,6 @@
-// Shared by the benchmarks: replace one section's measured part in docs/BENCHMARKS.md (between its
+// Shared by the benchmarks: timing, percentiles, formatting, machine facts, and replacing one section's measured part in docs/BENCHMARKS.md (between its
 // `<!-- bench:NAME results begin/end -->` markers), leaving the prose around it alone.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -19,4 +20,28 @@ export async function writeResults(name: string, section: string, lines: string[
   const options = (await prettier.resolveConfig(file)) ?? {};
   writeFileSync(file, await prettier.format(text, { ...options, filepath: file }));
   process.stderr.write(`bench:${name}: results written to ${file}\n`);
+}
+
+/** Nearest-rank percentile of an ascending list. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = performance.now();
+  const v = await fn();
+  return [performance.now() - t0, v];
+}
+
+/** Milliseconds with two, one or no decimals as they grow. */
+export function fmt(ms: number): string {
+  if (Number.isNaN(ms)) return '–';
+  return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
+}
+
+/** A command's trimmed output for the machine line, or a note that it failed. */
+export function sh(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : `(${cmd} failed)`;
 }

@@ -22,7 +22,7 @@ import {
 } from '@temporalio/worker';
 import { ensureTemporalCli, freePort } from '../scripts/tools.ts';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
-import { writeResults } from './report.ts';
+import { fmt, percentile, sh, timed, writeResults } from './report.ts';
 import {
   bumpSignal,
   bumpUpdate,
@@ -134,17 +134,6 @@ interface Row {
 }
 
 const rows: Row[] = [];
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const t0 = performance.now();
-  const v = await fn();
-  return [performance.now() - t0, v];
-}
 
 /** Runs `fn` `n` times with at most `concurrency` in flight; per-call latency and result, in call order. */
 async function pool<T>(
@@ -464,11 +453,6 @@ async function history(b: Bench): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------
 // Report.
 
-function fmt(ms: number): string {
-  if (Number.isNaN(ms)) return '–';
-  return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
-}
-
 function table(): string[] {
   const out = [
     '| operation | count | p50 (ms) | p95 (ms) | max (ms) | rate | notes |',
@@ -484,11 +468,6 @@ function table(): string[] {
     );
   }
   return out;
-}
-
-function sh(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : `(${cmd} failed)`;
 }
 
 async function main(): Promise<void> {
