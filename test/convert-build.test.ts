@@ -22,6 +22,8 @@ import { upsertImageBuild } from '../db/upsert.ts';
 import { buildRecordActivities } from '../activities/build-record.ts';
 import { createNodepoolWorker } from '../worker/worker.ts';
 import { convertBuild } from '../workflows/index.ts';
+import { NODEPOOL_IMAGE, NODEPOOL_PROVIDER, NODEPOOL_STATE } from '../workflows/search-attributes.ts';
+import { until } from './support/poll.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { connectClient, connectWorker, uniqueTaskQueue } from './support/temporal.ts';
 
@@ -107,6 +109,26 @@ test('a build converts once per format, and a missing vhd-util fails only the pr
       .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
   );
   assert.deepEqual(recorded.formats, ['qcow2', 'vhd']);
+
+  // Operators find it in the Web UI by image, provider and state; the list query is the UI's filter.
+  const description = await client.workflow.getHandle(`${taskQueue}-wf`).describe();
+  assert.equal(description.typedSearchAttributes.get(NODEPOOL_IMAGE), 'ubuntu');
+  assert.equal(description.typedSearchAttributes.get(NODEPOOL_STATE), 'partly-failed');
+  assert.deepEqual(description.typedSearchAttributes.get(NODEPOOL_PROVIDER)?.sort(), [
+    'east',
+    'rax-dfw',
+    'west',
+    'xen-lon',
+  ]);
+  const found = await until('the visibility store to list the conversion', async () => {
+    const ids: string[] = [];
+    for await (const w of client.workflow.list({
+      query: `NodepoolImage = 'ubuntu' AND NodepoolProvider = 'xen-lon' AND NodepoolState = 'partly-failed'`,
+    }))
+      ids.push(w.workflowId);
+    return ids.includes(`${taskQueue}-wf`) ? ids : undefined;
+  });
+  assert.ok(found.includes(`${taskQueue}-wf`));
 
   // The failing conversion was not retried: its failure is about the host, not a blip.
   const history = await client.workflow.getHandle(`${taskQueue}-wf`).fetchHistory();

@@ -1,10 +1,11 @@
 // Converts one build's raw image into every format its providers need: one activity per planned file,
 // in parallel. A conversion that fails (for example VHD forced to vhd-util on a host without it) fails
 // only the providers that needed that file; the others get theirs.
-import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import type { ConvertImageResult } from '../activities/convert.ts';
 import { planConversions, type ConversionTarget, type TargetFormat } from '../core/conversion-plan.ts';
+import { NODEPOOL_IMAGE, NODEPOOL_PROVIDER, NODEPOOL_STATE } from './search-attributes.ts';
 
 const { recordBuildFiles } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -47,6 +48,12 @@ function describeFailure(err: unknown): string {
 
 export async function convertBuild(input: ConvertBuildInput): Promise<ProviderConversion[]> {
   const plan = planConversions(input.image, input.version, input.targets);
+  // The Web UI finds conversions by image, provider and state (e.g. NodepoolImage = "ubuntu").
+  upsertSearchAttributes([
+    { key: NODEPOOL_IMAGE, value: input.image },
+    { key: NODEPOOL_PROVIDER, value: [...new Set(input.targets.map((t) => t.provider))] },
+    { key: NODEPOOL_STATE, value: 'converting' },
+  ]);
   const outcomes = await Promise.all(
     plan.map(async (p) => {
       try {
@@ -81,6 +88,8 @@ export async function convertBuild(input: ConvertBuildInput): Promise<ProviderCo
     );
     if (made.length > 0) await recordBuildFiles(input.buildId, made);
   }
+  const failed = outcomes.some((o) => !o.file);
+  upsertSearchAttributes([{ key: NODEPOOL_STATE, value: failed ? 'partly-failed' : 'converted' }]);
   return input.targets.map((t) => {
     const outcome = outcomes.find((o) => o.plan.format === t.format && o.plan.providers.includes(t.provider));
     if (!outcome) throw ApplicationFailure.nonRetryable(`no conversion planned for ${t.provider} ${t.format}`);

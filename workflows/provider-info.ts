@@ -1,6 +1,7 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import type { ProviderSnapshot } from '../activities/provider.ts';
+import { NODEPOOL_PROVIDER } from './search-attributes.ts';
 
 const { describeProvider } = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
@@ -10,5 +11,6 @@ const { describeProvider } = proxyActivities<Activities>({
 
 /** `nodepool info PROVIDER`: a provider's quota, flavors, and what nodepool owns there. */
 export async function providerInfo(provider: string): Promise<ProviderSnapshot> {
+  upsertSearchAttributes([{ key: NODEPOOL_PROVIDER, value: [provider] }]);
   return await describeProvider(provider);
 }

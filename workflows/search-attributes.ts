@@ -1,7 +1,14 @@
 // Custom search attributes, registered on the dev server at start and upserted by workflows,
-// so operators can filter builds and pools in the Temporal Web UI.
+// so operators can filter builds and pools in the Temporal Web UI (e.g. NodepoolImage = "ubuntu").
+import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+
 export const SEARCH_ATTRIBUTES = {
   NodepoolImage: 'Keyword',
-  NodepoolProvider: 'Keyword',
+  NodepoolProvider: 'KeywordList',
   NodepoolState: 'Keyword',
 } as const;
+
+export const NODEPOOL_IMAGE = defineSearchAttributeKey('NodepoolImage', SearchAttributeType.KEYWORD);
+/** Keyword attributes hold a list: every provider a workflow works for. */
+export const NODEPOOL_PROVIDER = defineSearchAttributeKey('NodepoolProvider', SearchAttributeType.KEYWORD_LIST);
+export const NODEPOOL_STATE = defineSearchAttributeKey('NodepoolState', SearchAttributeType.KEYWORD);
