@@ -1,13 +1,16 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time.js';
 import { workerHealth } from '../workflows/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
-import { connectClient, temporalAddress, uniqueTaskQueue } from './support/temporal.ts';
+import { connectClient, connectWorker, temporalAddress, uniqueTaskQueue } from './support/temporal.ts';
+import { until } from './support/poll.ts';
+import { searchAttributeProblems } from '../worker/search-attributes.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 let db: TestDatabase;
@@ -78,4 +81,66 @@ test('the worker refuses an invalid config with file:line:column errors and exit
   assert.equal(code, 2);
   assert.match(stderr, /bad\.yaml:2:3/);
   assert.match(stderr, /adress/);
+});
+
+test('on a namespace without nodepool search attributes the worker exits 2 printing commands that fix it', async () => {
+  const namespace = `bare-${uniqueTaskQueue('ns')}`;
+  await client.workflowService.registerNamespace({
+    namespace,
+    workflowExecutionRetentionPeriod: msToTs('1 day'),
+  });
+  const configFile = join(dir, 'bare.yaml');
+  writeFileSync(
+    configFile,
+    [
+      `images-dir: ${join(dir, 'images')}`,
+      `build-log-dir: ${join(dir, 'logs')}`,
+      `temporal:\n  address: ${temporalAddress()}\n  namespace: ${namespace}\n  task-queue: ${uniqueTaskQueue('bare')}`,
+      `database:\n  url: ${db.url}\n`,
+    ].join('\n'),
+  );
+  const runWorker = async (): Promise<{ code: number | null; stderr: string }> => {
+    const child = spawn(process.execPath, [join(ROOT, 'worker', 'main.ts'), '-c', configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DATABASE_URL: '', TEMPORAL_ADDRESS: '' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    return { code, stderr };
+  };
+
+  const bare = await runWorker();
+  assert.equal(bare.code, 2, bare.stderr);
+  const commands = bare.stderr
+    .split('\n')
+    .filter((l) => l.trim().startsWith('temporal operator search-attribute create'));
+  assert.deepEqual(
+    commands.map((c) => /--name (\S+) --type (\S+)/.exec(c)?.slice(1)),
+    [
+      ['NodepoolImage', 'Keyword'],
+      ['NodepoolProvider', 'KeywordList'],
+      ['NodepoolState', 'Keyword'],
+    ],
+  );
+
+  // The printed commands are the fix: run them with the real temporal CLI, and the check passes.
+  const cli = process.env.TEMPORAL_CLI;
+  assert.ok(cli, 'the test harness exports TEMPORAL_CLI');
+  for (const command of commands) {
+    const ran: SpawnSyncReturns<string> = spawnSync(cli as string, command.trim().split(/\s+/).slice(1), {
+      encoding: 'utf8',
+    });
+    assert.equal(ran.status, 0, `${command}\n${ran.stdout}${ran.stderr}`);
+  }
+  const problems = await until('the namespace to list the new search attributes', async () => {
+    const c = await connectWorker();
+    try {
+      const left = await searchAttributeProblems(c, namespace);
+      return left.length === 0 ? left : undefined;
+    } finally {
+      await c.close();
+    }
+  });
+  assert.deepEqual(problems, []);
 });

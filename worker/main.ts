@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { ConfigError, formatIssue, loadConfig, type Config } from '../config/index.ts';
 import { migrate, openDatabase, redactUrl } from '../db/orm.ts';
 import { createNodepoolWorker } from './worker.ts';
+import { describeProblems, searchAttributeProblems } from './search-attributes.ts';
 
 const log = pino({ name: 'nodepool-worker' });
 
@@ -49,6 +50,12 @@ async function main(): Promise<void> {
 
   const connection = await NativeConnection.connect({ address });
   try {
+    const problems = await searchAttributeProblems(connection, namespace);
+    if (problems.length > 0) {
+      process.stderr.write(`nodepool-worker: ${describeProblems(problems, namespace, address)}\n`);
+      process.exitCode = 2;
+      return;
+    }
     const worker = await createNodepoolWorker({ connection, namespace, taskQueue, orm, config });
     log.info({ address, namespace, taskQueue, config: path }, 'worker polling');
     await worker.run();
