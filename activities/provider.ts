@@ -36,7 +36,8 @@ export function providerAdapter(deps: ProviderDeps, providerName: string): Provi
   }
   if (!provider.cloud) {
     throw ApplicationFailure.nonRetryable(
-      `provider ${providerName} has no cloud: set providers[].cloud to a clouds.yaml cloud name`,
+      `provider ${providerName} has no cloud: set providers[].cloud to a clouds.yaml cloud name` +
+        (provider.driver === 'simulator' ? ' (`nodepool sim-cloud` prints a clouds.yaml entry for the simulator)' : ''),
       'UnknownProvider',
     );
   }
@@ -50,8 +51,8 @@ export function providerActivities(deps: ProviderDeps) {
   return {
     /** Everything an operator asks about a provider: quota, flavors, and the servers and images we own there. */
     async describeProvider(providerName: string): Promise<ProviderSnapshot> {
-      const adapter = providerAdapter(deps, providerName);
       try {
+        const adapter = providerAdapter(deps, providerName);
         const [quota, flavors, servers, images] = await Promise.all([
           adapter.getQuota(),
           adapter.listFlavors(),
@@ -68,7 +69,8 @@ export function providerActivities(deps: ProviderDeps) {
           provider: providerName,
           cloud: adapter.cloudName,
           ...(provider?.regionName === undefined ? {} : { region: provider.regionName }),
-          imageFormat: adapter.imageFormat,
+          // nodepool.yaml's image-format overrides the cloud's clouds.yaml image_format.
+          imageFormat: provider?.imageFormat ?? adapter.imageFormat,
           quota: { limits: { ...quota.limits }, usage: { ...quota.usage } },
           flavors: flavors.map((f) => ({ name: f.name, vcpus: f.vcpus, ramMB: f.ramMB, diskGB: f.diskGB })),
           servers: s.ours.map((x) => ({

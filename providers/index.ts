@@ -1,6 +1,8 @@
 // The one entry point activities use: a provider adapter for a cloud named in nodepool.yaml. Credentials are
 // resolved here, inside the worker, from clouds.yaml or the environment; they never travel through Temporal.
+import { createHash } from 'node:crypto';
 import type { ProviderAdapter } from './adapter.ts';
+import { Secret } from './secret.ts';
 import { loadCloudConfig, type CloudsYamlOptions } from './openstack/clouds-yaml.ts';
 import { OpenStackAdapter, type OpenStackAdapterOptions } from './openstack/adapter.ts';
 
@@ -14,14 +16,24 @@ export type AdapterOptions = CloudsYamlOptions &
     fresh?: boolean;
   };
 
-// One adapter per cloud and region keeps one Keystone token per worker instead of one per activity.
+// One adapter per resolved cloud keeps one Keystone token per worker instead of one per activity. The key is a
+// digest of everything the adapter was built from (secrets included, never stored), so an operator who rotates
+// a credential in clouds.yaml or secure.yaml gets a new adapter on the next call, without restarting workers.
 const cache = new Map<string, ProviderAdapter>();
 
+function cacheKey(cloudName: string, config: unknown, opts: AdapterOptions): string {
+  const { env: _env, fresh: _fresh, ...rest } = opts;
+  const text = JSON.stringify([cloudName, config, rest], (_k, v: unknown) => (v instanceof Secret ? v.reveal() : v));
+  return createHash('sha256').update(text).digest('hex');
+}
+
 export function adapterForCloud(cloudName: string, opts: AdapterOptions = {}): ProviderAdapter {
-  const key = `${cloudName}\u0000${opts.region ?? ''}`;
+  // Reading clouds.yaml is cheap next to a cloud call, and it is how a changed file is noticed.
+  const config = loadCloudConfig(cloudName, opts);
+  const key = cacheKey(cloudName, config, opts);
   const cached = cache.get(key);
   if (cached && !opts.fresh) return cached;
-  const adapter = new OpenStackAdapter(loadCloudConfig(cloudName, opts), opts);
+  const adapter = new OpenStackAdapter(config, opts);
   cache.set(key, adapter);
   return adapter;
 }

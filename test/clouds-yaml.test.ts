@@ -7,6 +7,7 @@ import { inspect } from 'node:util';
 import { stringify } from 'yaml';
 import { configFileCandidates, loadCloudConfig, type CloudsYamlOptions } from '../providers/openstack/clouds-yaml.ts';
 import { Invalid } from '../providers/errors.ts';
+import { adapterForCloud } from '../providers/index.ts';
 
 /** A sandbox with its own cwd, home and site directory, so the machine's real files never interfere. */
 function sandbox(env: NodeJS.ProcessEnv = {}) {
@@ -296,4 +297,33 @@ test('a resolved cloud never shows its password or secret in JSON, inspect or st
     for (const text of shown) assert.ok(!text.includes(secret), `${name}: ${text}`);
     assert.match(JSON.stringify(c), /\[redacted\]/);
   }
+});
+
+test('adapters are reused for the same cloud, and a credential rotated in secure.yaml gets a new one', () => {
+  const s = sandbox();
+  s.write(join(s.cwd, 'clouds.yaml'), { clouds: { ci: cloud('https://keystone.example.com:5000/v3') } });
+  const first = adapterForCloud('ci', s.opts);
+  assert.equal(adapterForCloud('ci', s.opts), first, 'one adapter (one token) per cloud while nothing changes');
+  assert.notEqual(adapterForCloud('ci', { ...s.opts, fresh: true }), first, 'fresh builds a new one');
+
+  s.write(join(s.cwd, 'secure.yaml'), { clouds: { ci: { auth: { password: 'rotated-pass' } } } });
+  const rotated = adapterForCloud('ci', s.opts);
+  assert.notEqual(rotated, first, 'the rotated password is picked up without a restart');
+  assert.equal(adapterForCloud('ci', s.opts), rotated);
+  assert.doesNotMatch(inspect(rotated), /rotated-pass|hunter2-pass/);
+});
+
+test('endpoint overrides lose trailing slashes, which would double up with the paths the driver appends', () => {
+  const s = sandbox();
+  s.write(join(s.cwd, 'clouds.yaml'), {
+    clouds: {
+      ci: cloud('https://keystone.example.com:5000/v3', {
+        compute_endpoint_override: 'https://nova.example.com/v2.1/',
+        image_endpoint_override: 'https://glance.example.com//',
+      }),
+    },
+  });
+  const c = loadCloudConfig('ci', s.opts);
+  assert.equal(c.endpointOverrides.compute, 'https://nova.example.com/v2.1');
+  assert.equal(c.endpointOverrides.image, 'https://glance.example.com');
 });

@@ -1,5 +1,6 @@
 // The nodepool worker process: loads nodepool.yaml, opens and migrates the database, and polls the
-// configured Temporal task queue until SIGINT/SIGTERM (the SDK drains in-flight work on those signals).
+// configured Temporal task queue until SIGINT/SIGTERM; on those, running activities get the shutdown grace
+// time (worker/worker.ts) to finish before they are cancelled and left for a retry.
 import { mkdirSync } from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
 import { pino } from 'pino';

@@ -21,6 +21,9 @@ export async function createNodepoolWorker(opts: NodepoolWorkerOptions): Promise
     taskQueue: opts.taskQueue,
     workflowsPath: WORKFLOWS_PATH,
     activities: createActivities(opts),
+    // On SIGTERM running activities get this long to finish before they are cancelled (and later retried),
+    // so a deploy does not throw away a conversion that is nearly done. Match the service manager's stop timeout.
+    shutdownGraceTime: '2 minutes',
     ...opts.overrides,
   });
 }

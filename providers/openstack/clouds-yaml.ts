@@ -277,8 +277,9 @@ function buildCloud(name: string, raw: Dict, opts: CloudsYamlOptions, source: Cl
   if (regionName !== undefined) cloud.regionName = regionName;
   const computeOverride = str(c.compute_endpoint_override);
   const imageOverride = str(c.image_endpoint_override);
-  if (computeOverride) cloud.endpointOverrides.compute = computeOverride;
-  if (imageOverride) cloud.endpointOverrides.image = imageOverride;
+  // Trailing slashes would double up with the paths the driver appends (…/v2.1//servers).
+  if (computeOverride) cloud.endpointOverrides.compute = computeOverride.replace(/\/+$/, '');
+  if (imageOverride) cloud.endpointOverrides.image = imageOverride.replace(/\/+$/, '');
   return cloud;
 }
 

@@ -93,8 +93,14 @@ export class HttpClient {
     return redact(text, this.#opts.secrets());
   }
 
+  #scrubJson(parsed: unknown): unknown {
+    if (parsed === undefined || parsed === null || typeof parsed !== 'object') return parsed;
+    return JSON.parse(this.#scrub(JSON.stringify(parsed))) as unknown;
+  }
+
   #errorFor(operation: string, status: number, headers: Headers, parsed: unknown, text: string): ProviderError {
-    const detail = this.#scrub(cloudMessage(parsed, text));
+    // Scrub before cloudMessage truncates, so a secret cut at the limit cannot survive in part.
+    const detail = cloudMessage(this.#scrubJson(parsed), this.#scrub(text));
     const message = `${operation}: HTTP ${status}: ${detail}`;
     const details = { operation, status };
     if (status >= 300 && status < 400) {
