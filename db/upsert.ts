@@ -1,50 +1,76 @@
 // Idempotent writes by natural key. Activities are retried after timeouts and lost responses, so every
-// write they make must land once however often it runs.
-import type { EntityManager } from '@mikro-orm/core';
+// write they make must land once however often it runs. An upsert updates only the fields it is given,
+// bumps the optimistic row version (so a concurrent read-modify-write notices it), and moves stateChangedAt
+// only when the state really changes.
+import { raw, type EntityManager, type EntityName } from '@mikro-orm/core';
+import type { SqlEntityManager } from '@mikro-orm/sql';
 import { ImageBuild, ImageUpload, Node, NodeRequest } from './entities/index.ts';
 
-type BuildKey = Pick<ImageBuild, 'image' | 'version'>;
-type UploadKey = { buildId: number; provider: string };
+type Row = Record<string, unknown>;
 
-export async function upsertImageBuild(
+async function upsertBy<T extends object>(
   em: EntityManager,
-  data: BuildKey & Partial<Omit<ImageBuild, 'id' | 'image' | 'version' | 'rowVersion'>>,
-): Promise<ImageBuild> {
-  return em.upsert(ImageBuild, { formats: [], files: [], ...data } as never, {
-    onConflictFields: ['image', 'version'],
-    onConflictExcludeFields: ['createdAt'],
-  });
+  entity: EntityName<T>,
+  table: string,
+  keys: string[],
+  data: Row,
+): Promise<T> {
+  const given = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined));
+  // The query builder converts insert values through the entity's types, but writes merge values as they
+  // are: JSON columns (lists, file records) must go into the merge as JSON text.
+  const asColumn = (v: unknown): unknown =>
+    v !== null && typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : v;
+  const now = new Date();
+  const merge: Row = { updatedAt: now, rowVersion: raw(`"${table}"."row_version" + 1`) };
+  for (const [k, v] of Object.entries(given)) if (!keys.includes(k)) merge[k] = asColumn(v);
+  if ('state' in given) {
+    merge.stateChangedAt = raw(
+      `case when "${table}"."state" is distinct from excluded."state" then excluded."state_changed_at" else "${table}"."state_changed_at" end`,
+    );
+  }
+  // Both our drivers (PostgreSQL, PGlite) are SQL drivers.
+  await (em as unknown as SqlEntityManager)
+    .createQueryBuilder(entity)
+    .insert({ ...given, createdAt: now, updatedAt: now, stateChangedAt: now, rowVersion: 1 } as never)
+    .onConflict(keys as never)
+    .merge(merge as never)
+    .execute();
+  const where = Object.fromEntries(keys.map((k) => [k, given[k]]));
+  // A fresh read: the identity map must not hand back a copy from before this write.
+  return em.fork().findOneOrFail(entity, where as never);
 }
 
-export async function upsertImageUpload(
+export function upsertImageBuild(
   em: EntityManager,
-  key: UploadKey,
+  data: Pick<ImageBuild, 'image' | 'version'> & Partial<Omit<ImageBuild, 'id' | 'image' | 'version' | 'rowVersion'>>,
+): Promise<ImageBuild> {
+  return upsertBy(em, ImageBuild, 'image_build', ['image', 'version'], data);
+}
+
+export function upsertImageUpload(
+  em: EntityManager,
+  key: { buildId: number; provider: string },
   data: Omit<Partial<ImageUpload>, 'id' | 'build' | 'provider' | 'rowVersion'> &
     Pick<ImageUpload, 'image' | 'hostname' | 'version' | 'format'>,
 ): Promise<ImageUpload> {
-  return em.upsert(ImageUpload, { ...data, build: key.buildId, provider: key.provider } as never, {
-    onConflictFields: ['build', 'provider'],
-    onConflictExcludeFields: ['createdAt'],
+  return upsertBy(em, ImageUpload, 'image_upload', ['build', 'provider'], {
+    ...data,
+    build: key.buildId,
+    provider: key.provider,
   });
 }
 
-export async function upsertNode(
+export function upsertNode(
   em: EntityManager,
   data: Pick<Node, 'launchKey' | 'provider' | 'pool' | 'label' | 'hostname'> & Partial<Omit<Node, 'id' | 'rowVersion'>>,
 ): Promise<Node> {
-  return em.upsert(Node, { hostKeys: [], ...data } as never, {
-    onConflictFields: ['launchKey'],
-    onConflictExcludeFields: ['createdAt'],
-  });
+  return upsertBy(em, Node, 'node', ['launchKey'], data);
 }
 
-export async function upsertNodeRequest(
+export function upsertNodeRequest(
   em: EntityManager,
   data: Pick<NodeRequest, 'requestKey' | 'labels' | 'requestor'> &
     Partial<Omit<NodeRequest, 'id' | 'rowVersion' | 'nodes'>>,
 ): Promise<NodeRequest> {
-  return em.upsert(NodeRequest, { waitReasons: [], declinedBy: [], ...data } as never, {
-    onConflictFields: ['requestKey'],
-    onConflictExcludeFields: ['createdAt'],
-  });
+  return upsertBy(em, NodeRequest, 'node_request', ['requestKey'], data);
 }

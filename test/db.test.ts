@@ -164,6 +164,38 @@ for (const makeBackend of [postgres, pglite]) {
       assert.equal(check.state, 'ready');
     });
 
+    test('an upsert changes only what it is given, bumps the row version, and dates real state changes', async () => {
+      const file = { format: 'qcow2', path: '/i/u.qcow2', size: 1, sha256: 'c'.repeat(64), converter: 'qemu-img' };
+      const first = await upsertImageBuild(orm.em.fork(), {
+        image: 'partial',
+        version: 9,
+        state: 'building',
+        files: [file],
+        formats: ['qcow2'],
+      });
+      const second = await upsertImageBuild(orm.em.fork(), { image: 'partial', version: 9, state: 'building' });
+      assert.deepEqual(second.files, [file], 'fields not given are kept');
+      assert.deepEqual(second.formats, ['qcow2']);
+      assert.equal(second.rowVersion, first.rowVersion + 1, 'every upsert bumps the version');
+      assert.equal(second.stateChangedAt.getTime(), first.stateChangedAt.getTime(), 'same state: not a change');
+      const third = await upsertImageBuild(orm.em.fork(), { image: 'partial', version: 9, state: 'ready' });
+      assert.ok(third.stateChangedAt.getTime() >= second.updatedAt.getTime(), 'a new state is dated');
+      assert.equal(third.createdAt.getTime(), first.createdAt.getTime(), 'createdAt never moves');
+
+      // A read-modify-write that raced an upsert fails on the version instead of losing the upsert.
+      const em = orm.em.fork();
+      const stale = await em.findOneOrFail(ImageBuild, first.id);
+      await upsertImageBuild(orm.em.fork(), { image: 'partial', version: 9, logPath: '/var/log/b.log' });
+      stale.formats = ['qcow2', 'vhd'];
+      await assert.rejects(em.flush(), OptimisticLockError);
+      assert.equal((await orm.em.fork().findOneOrFail(ImageBuild, first.id)).logPath, '/var/log/b.log');
+
+      // JSON columns given to an upsert that updates land as JSON, not as text or a SQL array.
+      const merged = await upsertImageBuild(orm.em.fork(), { image: 'partial', version: 9, formats: ['raw', 'vhd'] });
+      assert.deepEqual(merged.formats, ['raw', 'vhd']);
+      assert.deepEqual(merged.files, [file]);
+    });
+
     test('upserts by natural key are idempotent: a retried activity writes one row', async () => {
       const em1 = orm.em.fork();
       const b1 = await upsertImageBuild(em1, { image: 'up', version: 7, state: 'building' });
