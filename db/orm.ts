@@ -1,5 +1,7 @@
 // Opens the database: PostgreSQL when given a postgres:// URL, otherwise embedded PGlite (the default for a
 // single-host install). Both run the same committed migrations.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { MikroORM as CoreMikroORM, Options } from '@mikro-orm/core';
 import { Migrator } from '@mikro-orm/migrations';
 import { ENTITIES } from './entities/index.ts';
@@ -60,11 +62,67 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Orm> {
   }
   const { MikroORM } = await import('@mikro-orm/pglite');
   const dataDir = opts.dataDir ?? 'memory://';
-  return (await MikroORM.init({
-    ...common(opts),
-    dbName: 'nodepool',
-    driverOptions: { dataDir },
-  } as never)) as unknown as Orm;
+  const release = dataDir.startsWith('memory://') ? () => {} : lockDataDir(dataDir);
+  try {
+    const orm = (await MikroORM.init({
+      ...common(opts),
+      dbName: 'nodepool',
+      driverOptions: { dataDir },
+    } as never)) as unknown as Orm;
+    const close = orm.close.bind(orm);
+    orm.close = async (force?: boolean) => {
+      try {
+        await close(force);
+      } finally {
+        release();
+      }
+    };
+    return orm;
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+/**
+ * PGlite is one process's database: a second process on the same data directory sees its own copy and the
+ * last to close overwrites the other's writes. A lock file beside the directory makes that an error.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const lock = `${resolve(dataDir)}.lock`;
+  mkdirSync(dirname(lock), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      const release = () => rmSync(lock, { force: true });
+      process.once('exit', release);
+      return () => {
+        process.off('exit', release);
+        release();
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(readFileSync(lock, 'utf8').trim());
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+        throw new Error(
+          `the embedded database ${dataDir} is in use by process ${holder}; stop it, or give every process the same ` +
+            'PostgreSQL database (database.url: postgres://...) to run more than one',
+        );
+      }
+      if (holder === process.pid) throw new Error(`the embedded database ${dataDir} is already open in this process`);
+      rmSync(lock, { force: true }); // left by a process that died
+    }
+  }
+  throw new Error(`could not lock the embedded database ${dataDir} (${lock})`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Applies every pending migration; returns the names applied. */

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OptimisticLockError, UniqueConstraintViolationException } from '@mikro-orm/core';
@@ -269,4 +270,39 @@ test('a database url that is not postgres:// is refused with the password hidden
     return true;
   });
   assert.equal(redactUrl('postgres://u:hunter2@h:5432/db'), 'postgres://u:***@h:5432/db');
+});
+
+test('a PGlite data directory opens in one process at a time; a dead holder does not block it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nodepool-pglite-lock-'));
+  const dataDir = join(dir, 'data');
+  try {
+    const first = await openDatabase({ dataDir });
+    // Another process holding the directory is refused with what to do about it.
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { openDatabase } from ${JSON.stringify(join(import.meta.dirname, '..', 'db', 'orm.ts'))};
+         try { await openDatabase({ dataDir: ${JSON.stringify(dataDir)} }); console.log('opened'); }
+         catch (e) { console.log(e.message); }`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((r) => child.on('close', r));
+    assert.match(out, new RegExp(`embedded database .*data is in use by process ${process.pid}`));
+    assert.match(out, /postgres:\/\//);
+    await first.close();
+
+    // A lock left by a process that no longer exists is taken over.
+    writeFileSync(`${dataDir}.lock`, '999999999\n');
+    const second = await openDatabase({ dataDir });
+    assert.equal(readFileSync(`${dataDir}.lock`, 'utf8').trim(), String(process.pid));
+    await second.close();
+    assert.equal(existsSync(`${dataDir}.lock`), false, 'closing releases the lock');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
