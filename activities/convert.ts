@@ -1,5 +1,6 @@
 // The image conversion activity: a build's raw image to one upload format, heartbeating progress so a
-// stuck conversion times out and a cancelled one stops, and never leaving half a file behind.
+// cancelled conversion stops, failing (for a retry) when the converter stops making progress, and never
+// leaving half a file behind.
 import { appendFile } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -19,7 +20,14 @@ export interface ConvertImageInput {
   provider?: string;
   /** The build log; external tools' output is appended to it. */
   logPath?: string;
+  /** A converter that reports no progress for this long is killed and the attempt fails (retryable). */
+  stallTimeoutSeconds?: number;
 }
+
+const DEFAULT_STALL_SECONDS = 300;
+
+/** Why a conversion was stopped when its converter went quiet; distinct from a cancellation. */
+class Stalled extends Error {}
 
 export type ConvertImageResult = ConvertedImage;
 
@@ -31,14 +39,25 @@ const HEARTBEAT_EVERY_MS = 500;
 export async function convertImage(input: ConvertImageInput): Promise<ConvertImageResult> {
   const ctx = Context.current();
   let last: ConvertHeartbeat = { phase: 'convert', bytesDone: 0, bytesTotal: 0 };
+  let advancedAt = Date.now();
   const onProgress = (p: ConvertProgress): void => {
     const phaseChanged = p.phase !== last.phase;
+    if (phaseChanged || p.bytesDone !== last.bytesDone) advancedAt = Date.now();
     last = p;
     if (phaseChanged) ctx.heartbeat(last);
   };
   ctx.heartbeat(last);
-  // On a timer rather than per block: vhd-util reports no progress, yet must not look dead to Temporal.
-  const beat = setInterval(() => ctx.heartbeat(last), HEARTBEAT_EVERY_MS);
+  // A heartbeat on a timer keeps a slow but moving conversion alive; a tool stuck in I/O (a hung NFS read)
+  // would heartbeat forever too, so a conversion whose progress stands still is stopped here instead.
+  const stallMs = (input.stallTimeoutSeconds ?? DEFAULT_STALL_SECONDS) * 1000;
+  const stall = new AbortController();
+  const beat = setInterval(() => {
+    if (Date.now() - advancedAt > stallMs) {
+      stall.abort(new Stalled(`no progress for ${stallMs / 1000} s in phase ${last.phase}`));
+      return;
+    }
+    ctx.heartbeat(last);
+  }, HEARTBEAT_EVERY_MS);
   // Tool output is kept in order even though appends are asynchronous.
   let logWrites: Promise<void> = Promise.resolve();
   const log = (line: string): void => {
@@ -57,7 +76,7 @@ export async function convertImage(input: ConvertImageInput): Promise<ConvertIma
       vhdUtilPath: input.vhdUtilPath,
       provider: input.provider,
       onProgress,
-      signal: ctx.cancellationSignal,
+      signal: AbortSignal.any([ctx.cancellationSignal, stall.signal]),
       log,
     });
     log(
@@ -66,6 +85,12 @@ export async function convertImage(input: ConvertImageInput): Promise<ConvertIma
     );
     return result;
   } catch (err) {
+    if (err instanceof Stalled) {
+      throw ApplicationFailure.create({
+        message: `converting ${input.input} to ${input.format} stopped: ${err.message}; the converter was killed and the attempt will be retried`,
+        type: 'ImageConvert.stalled',
+      });
+    }
     if (err instanceof ImageConvertError) {
       throw ApplicationFailure.create({
         message: err.message,

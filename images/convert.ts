@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, constants, copyFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { access, constants, copyFile, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { IMAGE_FORMATS, VHD_CONVERTERS, type ImageFormat, type VhdConverter } from '../config/schema.ts';
 import { ImageConvertError } from './errors.ts';
@@ -203,18 +203,37 @@ async function withVhdUtil(opts: ConvertImageOptions, vhdUtil: string, size: num
   // vhd-util converts in place and leaves a .bak; it must never touch the build's raw file.
   const intermediate = temporaryBeside(opts.output, 'intermediate');
   const toolOpts = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.log ? { log: opts.log } : {}) };
+  let watch: NodeJS.Timeout | undefined;
   try {
     opts.onProgress?.({ phase: 'copy', bytesDone: 0, bytesTotal: size });
     await copyFile(opts.input, intermediate, constants.COPYFILE_FICLONE);
     opts.signal?.throwIfAborted();
     opts.onProgress?.({ phase: 'convert', bytesDone: 0, bytesTotal: size });
+    // vhd-util prints no progress: the growth of the files it writes stands in for it, so a caller can tell a
+    // slow conversion from a stuck one.
+    watch = setInterval(() => {
+      void Promise.all([stat(intermediate).catch(() => undefined), stat(tmp).catch(() => undefined)]).then(([a, b]) => {
+        const written = (b?.size ?? 0) + Math.max(0, (a?.size ?? 0) - size);
+        opts.onProgress?.({ phase: 'convert', bytesDone: Math.min(written, size), bytesTotal: size });
+      });
+    }, 1000);
     // diskimage-builder's two steps: raw (0) to fixed (1) in place, then fixed (1) to dynamic (2).
     await runTool(vhdUtil, ['convert', '-s', '0', '-t', '1', '-i', intermediate, '-o', intermediate], toolOpts);
     await runTool(vhdUtil, ['convert', '-s', '1', '-t', '2', '-i', intermediate, '-o', tmp], toolOpts);
     opts.onProgress?.({ phase: 'convert', bytesDone: size, bytesTotal: size });
   } finally {
+    clearInterval(watch);
     await rm(intermediate, { force: true });
     await rm(`${intermediate}.bak`, { force: true });
+  }
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
@@ -276,7 +295,10 @@ export async function convertImage(opts: ConvertImageOptions): Promise<Converted
     opts.signal?.throwIfAborted();
     const { size: outSize, sha256 } = await sha256Of(tmp, opts);
     opts.signal?.throwIfAborted();
+    // qemu-img writes with cache=unsafe and never flushes: the data must be on disk before the name says done.
+    await fsyncPath(tmp);
     await rename(tmp, opts.output);
+    await fsyncPath(dirname(opts.output));
     return { path: opts.output, format: opts.format, converter: chosen.converter, size: outSize, sha256 };
   } catch (err) {
     await rm(tmp, { force: true });

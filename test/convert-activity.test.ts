@@ -3,7 +3,18 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
@@ -184,4 +195,50 @@ test('vhd-converter: vhd-util with none on PATH fails once, non-retryable, namin
     /provider rax-iad/,
     /builtin/,
   ]);
+});
+
+test('a converter that stops making progress is killed, the attempt fails retryably, and nothing is left', async (t) => {
+  const dir = workDir(t);
+  const raw = join(dir, 'build.raw');
+  sparseRaw(raw, 4 * MiB, [[0, randomBytes(512)]]);
+  // A vhd-util stuck in I/O: it records its pid and sleeps, writing nothing.
+  const pids = join(dir, 'pids');
+  const tool = join(dir, 'vhd-util');
+  writeFileSync(tool, `#!/bin/sh\necho $$ >> '${pids}'\nexec sleep 600\n`, { mode: 0o755 });
+  mkdirSync(join(dir, 'out'));
+  const taskQueue = uniqueTaskQueue('convert-stall');
+  const worker = await newWorker(taskQueue);
+  const err = await worker.runUntil(
+    client.workflow
+      .execute(convertImageTest, {
+        taskQueue,
+        workflowId: `${taskQueue}-wf`,
+        args: [
+          {
+            input: raw,
+            output: join(dir, 'out', 'build.vhd'),
+            format: 'vhd',
+            vhdConverter: 'vhd-util',
+            vhdUtilPath: tool,
+            stallTimeoutSeconds: 1,
+          },
+        ],
+      })
+      .then(
+        () => assert.fail('a stuck converter must not succeed'),
+        (e: unknown) => e,
+      ),
+  );
+  assert.ok(err instanceof WorkflowFailedError);
+  assert.ok(err.cause instanceof ActivityFailure);
+  const cause = err.cause.cause;
+  assert.ok(cause instanceof ApplicationFailure);
+  assert.equal(cause.type, 'ImageConvert.stalled');
+  assert.equal(cause.nonRetryable, false);
+  assert.match(cause.message, /no progress for 1 s/);
+  // Every attempt ran the tool, and every stuck tool was killed.
+  const started = readFileSync(pids, 'utf8').trim().split('\n').map(Number);
+  assert.equal(started.length, 3, 'retried up to the workflow policy (3 attempts)');
+  for (const pid of started) assert.throws(() => process.kill(pid, 0), /ESRCH/, `vhd-util ${pid} was killed`);
+  assert.deepEqual(readdirSync(join(dir, 'out')), [], 'no partial output');
 });
