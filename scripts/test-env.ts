@@ -42,10 +42,13 @@ async function startTemporal(
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   const out = openSync(join(logDir, 'temporal.log'), 'w');
   const proc = spawn(cli, args, { stdio: ['ignore', out, out], detached: false });
+  let spawnError: Error | undefined;
+  proc.on('error', (err) => (spawnError = err));
   const address = `127.0.0.1:${port}`;
   const { Connection } = await import('@temporalio/client');
   const deadline = Date.now() + 60_000;
   for (;;) {
+    if (spawnError) throw new Error(`cannot run ${cli}: ${spawnError.message}`);
     if (proc.exitCode !== null)
       throw new Error(`temporal server exited with ${proc.exitCode}; see ${logDir}/temporal.log`);
     try {
@@ -54,7 +57,12 @@ async function startTemporal(
       await conn.close();
       break;
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`temporal server not ready at ${address}: ${(err as Error).message}`);
+      if (Date.now() > deadline) {
+        proc.kill('SIGTERM');
+        throw new Error(
+          `temporal server not ready at ${address}: ${(err as Error).message}; see ${logDir}/temporal.log`,
+        );
+      }
       await new Promise((r) => setTimeout(r, 250));
     }
   }
@@ -74,31 +82,49 @@ async function main(): Promise<number> {
   const dbName = `nodepool_test_${process.pid}_${Date.now()}`;
   const databaseUrl = await createDatabase(adminUrl, dbName);
   log(`fresh database ${dbName}`);
-  const temporal = await startTemporal(temporalCli, logDir);
-  log(`temporal dev server ${temporal.address}, Web UI ${temporal.ui}`);
-
-  const files = process.argv.slice(2);
-  const patterns = files.length > 0 ? files : ['test/**/*.test.ts'];
-  const env = {
-    ...process.env,
-    DATABASE_URL: databaseUrl,
-    NODEPOOL_PG_ADMIN_URL: adminUrl,
-    TEMPORAL_ADDRESS: temporal.address,
-    TEMPORAL_UI_URL: temporal.ui,
-    TEMPORAL_CLI: temporalCli,
-    OPENSTACK_CLI: openstack,
+  // Whatever happens from here (a failed start, a test run killed by a CI timeout), the server stops and the
+  // database goes.
+  let temporal: Awaited<ReturnType<typeof startTemporal>> | undefined;
+  let runner: ChildProcess | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    log(`${sig}: stopping the tests, the Temporal server and dropping ${dbName}`);
+    runner?.kill(sig);
   };
-  const concurrency = process.env.TEST_CONCURRENCY ?? '2';
-  const runner = spawn(
-    process.execPath,
-    ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', '--test-timeout=600000', ...patterns],
-    { stdio: 'inherit', env, cwd: ROOT },
-  );
-  const code: number = await new Promise((resolve) => runner.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    temporal = await startTemporal(temporalCli, logDir);
+    log(`temporal dev server ${temporal.address}, Web UI ${temporal.ui}`);
 
-  temporal.proc.kill('SIGTERM');
-  await dropDatabase(adminUrl, dbName).catch((err: Error) => log(`could not drop ${dbName}: ${err.message}`));
-  return code;
+    const files = process.argv.slice(2);
+    const patterns = files.length > 0 ? files : ['test/**/*.test.ts'];
+    const env = {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      NODEPOOL_PG_ADMIN_URL: adminUrl,
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_UI_URL: temporal.ui,
+      TEMPORAL_CLI: temporalCli,
+      OPENSTACK_CLI: openstack,
+    };
+    const concurrency = process.env.TEST_CONCURRENCY ?? '2';
+    const child = spawn(
+      process.execPath,
+      ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', '--test-timeout=600000', ...patterns],
+      { stdio: 'inherit', env, cwd: ROOT },
+    );
+    runner = child;
+    return await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))));
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (temporal && temporal.proc.exitCode === null) {
+      const stopped = new Promise((r) => temporal?.proc.once('exit', r));
+      temporal.proc.kill('SIGTERM');
+      await stopped;
+    }
+    await dropDatabase(adminUrl, dbName).catch((err: Error) => log(`could not drop ${dbName}: ${err.message}`));
+  }
 }
 
 if (import.meta.main) process.exitCode = await main();
