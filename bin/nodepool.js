@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Installed entry point (npm link / a checkout on PATH): runs the TypeScript CLI on Node >= 22.17, which
+// Installed entry point (npm link / a checkout on PATH): runs the TypeScript CLI on Node >= 22.18, which
 // strips types natively. Node does not strip types under node_modules, so run nodepool from a checkout.
 import { main } from '../cli/main.ts';
 

@@ -30,6 +30,10 @@ const children: ChildProcess[] = [];
 function start(name: string, cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   const out = openSync(join(dir, `${name}.log`), 'a');
   const child = spawn(cmd, argv, { stdio: ['ignore', out, out], env: { ...process.env, ...env }, cwd: ROOT });
+  child.on('error', (err) => {
+    log(`cannot run ${name} (${cmd}): ${err.message}. Stopping the stack.`);
+    void stop(1);
+  });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       log(`${name} exited (${signal ?? code}); see ${join(dir, `${name}.log`)}. Stopping the stack.`);
@@ -145,13 +149,13 @@ async function main(): Promise<void> {
         '          - name: ubuntu-noble',
         '            diskimage: ubuntu-noble',
         '            flavor-name: m1.small',
-        `images-dir: ${join(dir, 'images')}`,
-        `build-log-dir: ${join(dir, 'logs')}`,
+        `images-dir: ${JSON.stringify(join(dir, 'images'))}`,
+        `build-log-dir: ${JSON.stringify(join(dir, 'logs'))}`,
         'temporal:',
         `  address: ${temporalAddress}`,
         `  task-queue: ${args['task-queue']}`,
         'database:',
-        `  data-dir: ${join(dir, 'db')}`,
+        `  data-dir: ${JSON.stringify(join(dir, 'db'))}`,
         '',
       ].join('\n'),
     );
