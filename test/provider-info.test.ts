@@ -3,7 +3,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -178,4 +179,58 @@ test('info names the problem: unknown provider (exit 2), no worker on the task q
   });
   assert.equal(unreachable.code, 1);
   assert.match(unreachable.stderr, /cannot reach the Temporal server at 127\.0\.0\.1:\d+/);
+});
+
+test('when the cloud does not answer, info says so instead of blaming the worker', async () => {
+  // A cloud that accepts connections and never answers.
+  const held: Socket[] = [];
+  const hanging = createServer((socket) => held.push(socket));
+  await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+  const port = (hanging.address() as AddressInfo).port;
+  const clouds = join(dir, 'dead-clouds.yaml');
+  writeFileSync(
+    clouds,
+    [
+      'clouds:',
+      '  dead:',
+      '    auth:',
+      `      auth_url: http://127.0.0.1:${port}/identity`,
+      '      username: nodepool',
+      '      password: secret',
+      '      project_name: nodepool',
+      '      user_domain_name: Default',
+      '      project_domain_name: Default',
+      '',
+    ].join('\n'),
+  );
+  const deadQueue = uniqueTaskQueue('info-dead');
+  const deadConfig = join(dir, 'dead.yaml');
+  writeFileSync(
+    deadConfig,
+    readFileSync(configFile, 'utf8').replace('cloud: simcloud', 'cloud: dead').replace(taskQueue, deadQueue),
+  );
+  const deadWorker = await createNodepoolWorker({
+    connection: nativeConnection,
+    taskQueue: deadQueue,
+    orm,
+    config: loadConfig(deadConfig),
+    cloudEnv: { OS_CLIENT_CONFIG_FILE: clouds },
+  });
+  const hangUp = () => {
+    hanging.close();
+    for (const socket of held) socket.destroy();
+  };
+  try {
+    const r = await deadWorker.runUntil(async () => {
+      const result = await runCli(['-c', deadConfig, 'info', 'sim', '--timeout', '4']);
+      // Let the stuck activity fail now, so the worker need not wait out its HTTP timeout to stop.
+      hangUp();
+      return result;
+    });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /no answer within 4s: the worker is still waiting on the cloud \(attempt 1\)/);
+    assert.doesNotMatch(r.stderr, /no worker answered/);
+  } finally {
+    hangUp();
+  }
 });

@@ -2,7 +2,7 @@
 // credentials), never by the CLI itself.
 import { randomUUID } from 'node:crypto';
 import type { CommandModule } from 'yargs';
-import { ActivityFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, TimeoutFailure, WorkflowFailedError, type Client } from '@temporalio/client';
 import type { ProviderSnapshot } from '../../activities/provider.ts';
 import { providerInfo } from '../../workflows/index.ts';
 import { CliError } from '../errors.ts';
@@ -45,6 +45,24 @@ export function renderInfo(s: ProviderSnapshot): string {
   ].join('\n');
 }
 
+/** A timeout has three usual causes; the workflow's history tells which, so the operator looks in the right place. */
+async function whyTimedOut(client: Client, workflowId: string, taskQueue: string, timeout: number): Promise<string> {
+  const handle = client.workflow.getHandle(workflowId);
+  const [description, history] = await Promise.all([handle.describe(), handle.fetchHistory()]);
+  const events = history.events ?? [];
+  const taskFailure = events.findLast((e) => e.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes;
+  if (taskFailure?.failure?.message)
+    return `the worker failed the workflow task: ${taskFailure.failure.message} (see the worker's log)`;
+  const pending = description.raw.pendingActivities?.[0];
+  if (pending?.lastFailure?.message)
+    return `no answer within ${timeout}s: the worker's last attempt (${pending.attempt ?? 1}) failed with: ${pending.lastFailure.message}`;
+  if (!events.some((e) => e.workflowTaskStartedEventAttributes))
+    return `no worker answered on task queue ${taskQueue} within ${timeout}s`;
+  if (pending)
+    return `no answer within ${timeout}s: the worker is still waiting on the cloud (attempt ${pending.attempt ?? 1})`;
+  return `no answer within ${timeout}s from the worker on task queue ${taskQueue}`;
+}
+
 export const infoCommand: CommandModule<{ config: string }, InfoArgs> = {
   command: 'info <provider>',
   describe: "Show a provider's quota, flavors, and the servers and images nodepool owns there",
@@ -60,10 +78,11 @@ export const infoCommand: CommandModule<{ config: string }, InfoArgs> = {
       throw new CliError(`provider ${args.provider} is not in ${args.config} (providers: ${known})`, 2);
     }
     const t = await connectTemporal(config);
+    const workflowId = `provider-info/${args.provider}/${randomUUID()}`;
     try {
       const snapshot = await t.client.workflow.execute(providerInfo, {
         taskQueue: t.taskQueue,
-        workflowId: `provider-info/${args.provider}/${randomUUID()}`,
+        workflowId,
         args: [args.provider],
         workflowExecutionTimeout: `${args.timeout} seconds`,
       });
@@ -71,7 +90,7 @@ export const infoCommand: CommandModule<{ config: string }, InfoArgs> = {
     } catch (err) {
       if (err instanceof WorkflowFailedError) {
         if (err.cause instanceof TimeoutFailure)
-          throw new CliError(`no worker answered on task queue ${t.taskQueue} within ${args.timeout}s`, 1);
+          throw new CliError(await whyTimedOut(t.client, workflowId, t.taskQueue, args.timeout), 1);
         const inner = err.cause instanceof ActivityFailure ? (err.cause.cause ?? err.cause) : err.cause;
         throw new CliError(`info ${args.provider} failed: ${inner?.message ?? err.message}`, 1);
       }
