@@ -1,7 +1,7 @@
 // Reads nodepool.yaml: YAML with positions, then the schema, then the cross-section checks. Every problem found
 // is reported at once, as a ConfigError, each with file:line:column and key path.
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, isMap, isSeq, parseDocument, visit, type Alias, type Document } from 'yaml';
 import type { core } from 'zod';
 import { crossCheck } from './cross-checks.ts';
@@ -9,6 +9,8 @@ import { ConfigError, type ConfigIssue } from './errors.ts';
 import { formatPath, locate } from './locate.ts';
 import { UNKNOWN_KEY, configSchema, describe, type Config } from './schema.ts';
 import { didYouMean } from './suggest.ts';
+// The same lookup the conversion uses, so config-validate and a build agree on which vhd-util runs.
+import { findOnPath, isExecutableFile } from '../images/tools.ts';
 
 export interface LoadOptions {
   /** Where relative paths in the file are anchored; defaults to the directory holding the file. */
@@ -60,24 +62,6 @@ function byPosition(a: ConfigIssue, b: ConfigIssue): number {
 /** The first line of a yaml error, without the position (it is given separately). */
 function yamlMessage(message: string): string {
   return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '');
-}
-
-function isExecutableFile(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function findOnPath(command: string, env: NodeJS.ProcessEnv): string | undefined {
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, command);
-    if (isExecutableFile(candidate)) return candidate;
-  }
-  return undefined;
 }
 
 function anchorPaths(config: Config, baseDir: string): Config {
@@ -169,7 +153,7 @@ export function parseConfig(text: string, fileName: string, options: LoadOptions
   const findings = crossCheck(config, {
     findVhdUtil: () =>
       config.vhdUtil === undefined
-        ? findOnPath('vhd-util', env)
+        ? findOnPath('vhd-util', env.PATH ?? '')
         : isExecutableFile(config.vhdUtil)
           ? config.vhdUtil
           : undefined,

@@ -290,6 +290,9 @@ test('vhd-converter vhd-util is accepted when vhd-util is on PATH or at the conf
   assert.equal(parseConfig(text, file, { env: { PATH: bin } }).providers[0]?.imageFormat, 'vhd');
   const anchored = parseConfig(`vhd-util: bin/vhd-util\n${text}`, file, { env: { PATH: '' } });
   assert.equal(anchored.vhdUtil, join(bin, 'vhd-util'));
+  // A relative PATH entry is ignored, as the conversion ignores it: both must agree on what runs.
+  const relative = rejected(() => parseConfig(text, file, { env: { PATH: 'bin' } }));
+  assert.match(formatIssue(relative.issues[0]!), /no vhd-util was found on PATH/);
   // Present but not executable is as good as absent.
   chmodSync(join(bin, 'vhd-util'), 0o644);
   const err = rejected(() => parseConfig(text, file, { env: { PATH: bin } }));
