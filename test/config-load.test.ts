@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative as relativePath, resolve } from 'node:path';
 import {
   ConfigError,
   formatIssue,
@@ -291,7 +291,7 @@ test('vhd-converter vhd-util is accepted when vhd-util is on PATH or at the conf
   const anchored = parseConfig(`vhd-util: bin/vhd-util\n${text}`, file, { env: { PATH: '' } });
   assert.equal(anchored.vhdUtil, join(bin, 'vhd-util'));
   // A relative PATH entry is ignored, as the conversion ignores it: both must agree on what runs.
-  const relative = rejected(() => parseConfig(text, file, { env: { PATH: 'bin' } }));
+  const relative = rejected(() => parseConfig(text, file, { env: { PATH: relativePath(process.cwd(), bin) } }));
   assert.match(formatIssue(relative.issues[0]!), /no vhd-util was found on PATH/);
   // Present but not executable is as good as absent.
   chmodSync(join(bin, 'vhd-util'), 0o644);
