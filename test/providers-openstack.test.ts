@@ -289,6 +289,20 @@ test('a snapshot of a server becomes a tagged image', async (t) => {
   });
   assert.equal(snap.name, 'snapshot-1');
   assert.equal(snap.metadata.nodepool_upload_id, 'snap-1');
+  // A retried snapshot (its first response lost) finds the first one: exactly one image, one id.
+  assert.equal(await a.createServerImage(server.id, 'snapshot-1', tags), snapId);
+  assert.equal((await a.listImages({ name: 'snapshot-1' })).length, 1);
+
+  // The cloud takes the snapshot but the answer is lost: the retry returns that snapshot, not a second one.
+  await c.sim.setKnobs({ faults: [{ operation: 'server.action', kind: 'drop', rate: 1, count: 1 }] });
+  const tags2 = uploadTags({ provider: 'sim', uploadId: 'snap-2', imageName: 'ubuntu' });
+  const lost = await rejection(a.createServerImage(server.id, 'snapshot-2', tags2));
+  assert.ok(lost instanceof Transient, String(lost));
+  const retried = await a.createServerImage(server.id, 'snapshot-2', tags2);
+  assert.deepEqual(
+    (await a.listImages({ name: 'snapshot-2' })).map((i) => i.id),
+    [retried],
+  );
 });
 
 test('uploads are idempotent, checksum-verified, and deleted images read as gone', async (t) => {

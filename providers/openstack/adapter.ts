@@ -141,6 +141,16 @@ export class OpenStackAdapter implements ProviderAdapter {
 
   async createServerImage(serverId: string, name: string, metadata: Metadata): Promise<string> {
     validateMetadata(metadata);
+    if (!metadata[TAGS.provider]) {
+      throw new Invalid(`server.action: refusing a snapshot without the ${TAGS.provider} tag`, {
+        operation: 'server.action',
+      });
+    }
+    // A retry after a lost response finds the snapshot the first attempt started instead of taking a second.
+    const existing = (await this.#glance.listImages({ name })).find(
+      (image) => hasTags(image.metadata, metadata) && image.state !== 'killed' && image.state !== 'deleted',
+    );
+    if (existing) return existing.id;
     return this.#nova.createImage(serverId, name, metadata);
   }
 
