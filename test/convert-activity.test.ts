@@ -25,6 +25,7 @@ import type { ConvertHeartbeat, ConvertImageInput } from '../activities/convert.
 import { findOnPath } from '../images/tools.ts';
 import { convertImageTest } from './workflows/convert-test.ts';
 import { connectClient, connectWorker, uniqueTaskQueue } from './support/temporal.ts';
+import { until } from './support/poll.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -116,15 +117,16 @@ test('the activity heartbeats progress, and cancelling it leaves no partial file
       workflowId: `${taskQueue}-wf`,
       args: [{ input: raw, output, format: 'vhd', vhdConverter: 'builtin' }],
     });
-    let beat: ConvertHeartbeat | undefined;
-    const deadline = Date.now() + 60_000;
-    while (!beat || beat.bytesDone === 0) {
-      assert.ok(Date.now() < deadline, 'no progress heartbeat within 60 s');
-      const pending = (await handle.describe()).raw.pendingActivities?.[0];
-      const payload = pending?.heartbeatDetails?.payloads?.[0];
-      if (payload) beat = defaultPayloadConverter.fromPayload<ConvertHeartbeat>(payload);
-      if (!beat || beat.bytesDone === 0) await new Promise((r) => setTimeout(r, 200));
-    }
+    const beat = await until(
+      'a progress heartbeat',
+      async () => {
+        const pending = (await handle.describe()).raw.pendingActivities?.[0];
+        const payload = pending?.heartbeatDetails?.payloads?.[0];
+        const seen = payload ? defaultPayloadConverter.fromPayload<ConvertHeartbeat>(payload) : undefined;
+        return seen && seen.bytesDone > 0 ? seen : undefined;
+      },
+      60_000,
+    );
     assert.equal(beat.phase, 'convert');
     assert.equal(beat.bytesTotal, 1500 * GiB);
     assert.ok(beat.bytesDone > 0 && beat.bytesDone < beat.bytesTotal);

@@ -327,11 +327,11 @@ describe('nodepool sim-cloud', () => {
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
     try {
-      const deadline = Date.now() + 30_000;
-      while (!/region_name: R1/.test(out)) {
-        assert.ok(Date.now() < deadline, `no clouds.yaml printed:\n${out}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await until(
+        'sim-cloud to print a clouds.yaml',
+        async () => (/region_name: R1/.test(out) ? true : undefined),
+        30_000,
+      );
       const authUrl = /auth URL (\S+)/.exec(out)![1]!;
       assert.match(out, new RegExp(`auth_url: ${authUrl}`));
       assert.match(out, /application_credential_id: nodepool-appcred/);
