@@ -3,19 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  ftruncateSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
@@ -26,9 +14,7 @@ import { findOnPath } from '../images/tools.ts';
 import { convertImageTest } from './workflows/convert-test.ts';
 import { connectClient, connectWorker, uniqueTaskQueue } from './support/temporal.ts';
 import { until } from './support/poll.ts';
-
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
+import { GiB, MiB, sparseRaw, workDir } from './support/images.ts';
 
 let connection: NativeConnection;
 let client: Client;
@@ -43,22 +29,6 @@ after(async () => {
   await closeClient();
   await connection.close();
 });
-
-function workDir(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'convert-activity-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function sparseRaw(path: string, size: number, writes: [number, Buffer][]): void {
-  const fd = openSync(path, 'w');
-  try {
-    ftruncateSync(fd, size);
-    for (const [at, data] of writes) writeSync(fd, data, 0, data.length, at);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 async function newWorker(taskQueue: string): Promise<Worker> {
   return Worker.create({

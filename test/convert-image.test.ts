@@ -4,44 +4,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  ftruncateSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chooseConverter, convertImage, type ConvertImageOptions } from '../images/convert.ts';
 import { ImageConvertError } from '../images/errors.ts';
 import { findOnPath } from '../images/tools.ts';
 import { runCli } from './support/cli.ts';
-
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
-
-function workDir(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'convert-image-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function sparseRaw(path: string, size: number, writes: [number, Buffer][] = []): void {
-  const fd = openSync(path, 'w');
-  try {
-    ftruncateSync(fd, size);
-    for (const [at, data] of writes) writeSync(fd, data, 0, data.length, at);
-  } finally {
-    closeSync(fd);
-  }
-}
+import { GiB, MiB, sparseRaw, workDir } from './support/images.ts';
 
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 

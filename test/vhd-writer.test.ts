@@ -4,44 +4,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  ftruncateSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, ftruncateSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from './support/fast-check.ts';
 import { writeDynamicVhd } from '../images/vhd-writer.ts';
 import { convertImage } from '../images/convert.ts';
 import { findOnPath } from '../images/tools.ts';
+import { GiB, MiB, sparseRaw, workDir } from './support/images.ts';
 
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
 const BLOCK = 2 * MiB;
-
-function workDir(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'vhd-writer-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** A sparse raw image: ftruncate to size, then a few writes. */
-function sparseRaw(path: string, size: number, writes: [offset: number, data: Buffer][]): void {
-  const fd = openSync(path, 'w');
-  try {
-    ftruncateSync(fd, size);
-    for (const [offset, data] of writes) writeSync(fd, data, 0, data.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function run(cmd: string, args: string[]): { status: number | null; out: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
