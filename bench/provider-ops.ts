@@ -8,7 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
@@ -17,7 +17,7 @@ import type { Server, ServerSpec } from '../providers/adapter.ts';
 import type { OpenStackAdapter } from '../providers/openstack/adapter.ts';
 import { freePort } from '../scripts/tools.ts';
 import { startSimCloud, type KnobsPatch, type SimCloud } from '../simulator/index.ts';
-import { fmt, percentile, sh, timed, writeResults } from './report.ts';
+import { fmt, machineLine, percentile, sh, timed, writeResults } from './report.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -627,14 +627,7 @@ async function main(): Promise<void> {
   // Exit now: a simulator child killed mid-phase may have left handles (its IPC channel) open.
   if (failed) process.exit(1);
   const runS = (performance.now() - started) / 1000;
-  const free = sh('free', ['-g']).split('\n')[1]?.replace(/\s+/g, ' ') ?? '';
-  const lines = [
-    `One run, ${date}, on ${sh('nproc', [])} cores (\`nproc\`; ${cpus()[0]?.model ?? 'unknown CPU'}), ` +
-      `${Math.round(totalmem() / GiB)} GiB memory (\`free -g\`: ${free}); Node ${process.version}. ` +
-      `Load average before the run: ${loadBefore}. Whole run: ${runS.toFixed(0)} s.`,
-    '',
-    ...table(),
-  ];
+  const lines = [machineLine(date, loadBefore, runS), '', ...table()];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (process.argv.includes('--write-doc'))
     await writeResults('provider', '## OpenStack driver against sim-cloud', lines);

@@ -2,6 +2,7 @@
 // `<!-- bench:NAME results begin/end -->` markers), leaving the prose around it alone.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 export async function writeResults(name: string, section: string, lines: string[]): Promise<void> {
@@ -44,4 +45,14 @@ export function fmt(ms: number): string {
 export function sh(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : `(${cmd} failed)`;
+}
+
+/** The line every result starts with: when, on what machine, under what load, how long. */
+export function machineLine(date: string, loadBefore: string, runSeconds: number, extra = ''): string {
+  const free = sh('free', ['-g']).split('\n')[1]?.replace(/\s+/g, ' ') ?? '';
+  return (
+    `One run, ${date}, on ${sh('nproc', [])} cores (\`nproc\`; ${cpus()[0]?.model ?? 'unknown CPU'}), ` +
+    `${Math.round(totalmem() / 1024 ** 3)} GiB memory (\`free -g\`: ${free}); Node ${process.version}` +
+    `${extra ? `; ${extra}` : ''}. Load average before the run: ${loadBefore}. Whole run: ${runSeconds.toFixed(0)} s.`
+  );
 }

@@ -8,7 +8,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -22,7 +22,7 @@ import {
 } from '@temporalio/worker';
 import { ensureTemporalCli, freePort } from '../scripts/tools.ts';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
-import { fmt, percentile, sh, timed, writeResults } from './report.ts';
+import { fmt, machineLine, percentile, sh, timed, writeResults } from './report.ts';
 import {
   bumpSignal,
   bumpUpdate,
@@ -551,14 +551,7 @@ async function main(): Promise<void> {
   }
   if (failed) process.exit(1);
   const runS = (performance.now() - started) / 1000;
-  const free = sh('free', ['-g']).split('\n')[1]?.replace(/\s+/g, ' ') ?? '';
-  const lines = [
-    `One run, ${date}, on ${sh('nproc', [])} cores (\`nproc\`; ${cpus()[0]?.model ?? 'unknown CPU'}), ` +
-      `${Math.round(totalmem() / 1024 ** 3)} GiB memory (\`free -g\`: ${free}); Node ${process.version}; ` +
-      `${server?.version}. Load average before the run: ${loadBefore}. Whole run: ${runS.toFixed(0)} s.`,
-    '',
-    ...table(),
-  ];
+  const lines = [machineLine(date, loadBefore, runS, String(server?.version)), '', ...table()];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (process.argv.includes('--write-doc')) await writeResults('temporal', '## Temporal dev server', lines);
 }
