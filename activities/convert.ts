@@ -36,8 +36,25 @@ export type ConvertHeartbeat = ConvertProgress;
 
 const HEARTBEAT_EVERY_MS = 500;
 
+export interface ConvertActivityDeps {
+  /** PATH searched for qemu-img and vhd-util; the worker's PATH by default. Tests set it so the machine's tools do not decide. */
+  pathList?: string;
+}
+
+/** The activity with its tool lookup fixed; `convertImage` below is the worker's, searching the worker's PATH. */
+export function convertActivity(
+  deps: ConvertActivityDeps = {},
+): (input: ConvertImageInput) => Promise<ConvertImageResult> {
+  return (input) => runConvertActivity(input, deps);
+}
+
 export async function convertImage(input: ConvertImageInput): Promise<ConvertImageResult> {
+  return runConvertActivity(input, {});
+}
+
+async function runConvertActivity(input: ConvertImageInput, deps: ConvertActivityDeps): Promise<ConvertImageResult> {
   const ctx = Context.current();
+  const info = ctx.info;
   let last: ConvertHeartbeat = { phase: 'convert', bytesDone: 0, bytesTotal: 0 };
   let advancedAt = Date.now();
   const onProgress = (p: ConvertProgress): void => {
@@ -78,6 +95,8 @@ export async function convertImage(input: ConvertImageInput): Promise<ConvertIma
       onProgress,
       signal: AbortSignal.any([ctx.cancellationSignal, stall.signal]),
       log,
+      owner: `${info.workflowExecution?.workflowId ?? info.workflowType ?? 'standalone'} activity ${info.activityId} attempt ${info.attempt}`,
+      ...(deps.pathList === undefined ? {} : { pathList: deps.pathList }),
     });
     log(
       `converted ${input.input} to ${result.format} with ${result.converter}: ${result.path} ` +

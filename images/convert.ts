@@ -1,16 +1,19 @@
 // One entry point for turning a build's raw image into an upload format. It picks the converter
-// (qemu-img for qcow2/raw; vhd-util or the built-in writer for vhd), works under a temporary name
-// beside the output and renames only a finished file into place, so no caller ever sees half an image,
-// and the build's raw file is never modified.
+// (qemu-img for qcow2/raw; vhd-util or the built-in writer for vhd), holds the output's lock, works under a
+// temporary name beside the output and renames only a finished file into place, so no caller ever sees half
+// an image, and the build's raw file is never modified.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { access, constants, copyFile, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { access, constants, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { IMAGE_FORMATS, VHD_CONVERTERS, type ImageFormat, type VhdConverter } from '../config/schema.ts';
 import { ImageConvertError } from './errors.ts';
-import { locateVhdUtil, requireQemuImg, requireVhdUtil } from './tools.ts';
-import { MAX_VIRTUAL_SIZE, SECTOR_SIZE } from './vhd-format.ts';
+import { blocksTouched, extentBytes, rawDataExtents, wholeFile, type Extent } from './extents.ts';
+import { detectImageFormat, notRawMessage } from './image-format.ts';
+import { withOutputLock } from './output-lock.ts';
+import { sparseCopy } from './sparse-copy.ts';
+import { findOnPath, isExecutableFile, locateVhdUtil, requireQemuImg, requireVhdUtil } from './tools.ts';
+import { MAX_VIRTUAL_SIZE, SECTOR_SIZE, VHD_BLOCK_SIZE, dynamicLayout } from './vhd-format.ts';
 import { writeDynamicVhd } from './vhd-writer.ts';
 
 // One list of formats and converter choices for nodepool.yaml, the activity and the CLI.
@@ -42,6 +45,8 @@ export interface ConvertImageOptions {
   log?: (line: string) => void;
   /** PATH to search for tools; the process's PATH by default. */
   pathList?: string | undefined;
+  /** Who is converting, named in the output's lock so a waiting attempt can say whom it waits for. */
+  owner?: string | undefined;
 }
 
 export interface ConvertedImage {
@@ -88,6 +93,8 @@ async function checkInput(input: string, format: ImageFormat): Promise<number> {
       `input image ${input} is ${st.size} bytes, not a whole number of 512-byte sectors, so it is probably ` +
         `truncated. Rebuild it, or pad it deliberately with: truncate -s %512 ${input}`,
     );
+  const detected = await detectImageFormat(input);
+  if (detected.format !== 'raw') throw new ImageConvertError('bad-input', notRawMessage(input, detected));
   if (format === 'vhd' && st.size > MAX_VIRTUAL_SIZE)
     throw new ImageConvertError(
       'bad-input',
@@ -123,7 +130,8 @@ function temporaryBeside(output: string, tag: (typeof TEMPORARY_TAGS)[number]): 
 
 /**
  * Removes what an earlier attempt at the same output left when its process died without cleaning up
- * (killed worker, lost machine), so repeated crashes cannot fill the disk.
+ * (killed worker, lost machine), so repeated crashes cannot fill the disk. Only ever called holding the
+ * output's lock, so no live attempt's files are among them.
  */
 async function removeLeftovers(output: string, log?: (line: string) => void): Promise<void> {
   const dir = dirname(resolve(output));
@@ -199,21 +207,42 @@ async function withQemuImg(opts: ConvertImageOptions, size: number, tmp: string)
   });
 }
 
-async function withVhdUtil(opts: ConvertImageOptions, vhdUtil: string, size: number, tmp: string): Promise<void> {
+/** vhd-util sizes its VHD in whole 2 MiB blocks and fills the rest from whatever follows the data it read. */
+export function paddedForVhdUtil(size: number): number {
+  return Math.ceil(size / VHD_BLOCK_SIZE) * VHD_BLOCK_SIZE;
+}
+
+async function withVhdUtil(
+  opts: ConvertImageOptions,
+  vhdUtil: string,
+  size: number,
+  extents: readonly Extent[] | undefined,
+  tmp: string,
+  signal: AbortSignal,
+): Promise<void> {
   // vhd-util converts in place and leaves a .bak; it must never touch the build's raw file.
   const intermediate = temporaryBeside(opts.output, 'intermediate');
-  const toolOpts = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.log ? { log: opts.log } : {}) };
+  const toolOpts = { signal, ...(opts.log ? { log: opts.log } : {}) };
   let watch: NodeJS.Timeout | undefined;
   try {
     opts.onProgress?.({ phase: 'copy', bytesDone: 0, bytesTotal: size });
-    await copyFile(opts.input, intermediate, constants.COPYFILE_FICLONE);
-    opts.signal?.throwIfAborted();
+    // Sparse, and zero-padded to whole 2 MiB blocks: on a raw that is not, the real vhd-util's VHD carries
+    // its own footer ("conectix…") as disk content past the raw's end, where a guest would read it.
+    await sparseCopy({
+      input: opts.input,
+      output: intermediate,
+      size: paddedForVhdUtil(size),
+      extents,
+      signal,
+      onProgress: (bytesDone) => opts.onProgress?.({ phase: 'copy', bytesDone, bytesTotal: size }),
+    });
+    signal.throwIfAborted();
     opts.onProgress?.({ phase: 'convert', bytesDone: 0, bytesTotal: size });
     // vhd-util prints no progress: the growth of the files it writes stands in for it, so a caller can tell a
     // slow conversion from a stuck one.
     watch = setInterval(() => {
       void Promise.all([stat(intermediate).catch(() => undefined), stat(tmp).catch(() => undefined)]).then(([a, b]) => {
-        const written = (b?.size ?? 0) + Math.max(0, (a?.size ?? 0) - size);
+        const written = (b?.size ?? 0) + Math.max(0, (a?.size ?? 0) - paddedForVhdUtil(size));
         opts.onProgress?.({ phase: 'convert', bytesDone: Math.min(written, size), bytesTotal: size });
       });
     }, 1000);
@@ -237,20 +266,82 @@ async function fsyncPath(path: string): Promise<void> {
   }
 }
 
-async function sha256Of(path: string, opts: ConvertImageOptions): Promise<{ size: number; sha256: string }> {
-  const size = (await stat(path)).size;
-  const hash = createHash('sha256');
-  let done = 0;
-  const stream = createReadStream(path, {
-    highWaterMark: 1024 * 1024,
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
-  for await (const chunk of stream) {
-    hash.update(chunk as Buffer);
-    done += (chunk as Buffer).length;
-    opts.onProgress?.({ phase: 'checksum', bytesDone: done, bytesTotal: size });
+async function sha256Of(
+  path: string,
+  opts: ConvertImageOptions,
+  signal: AbortSignal,
+): Promise<{ size: number; sha256: string }> {
+  const fh = await open(path, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const hash = createHash('sha256');
+    // One buffer, reused: a read stream allocates a fresh one per chunk and the process grows until GC.
+    const buf = Buffer.alloc(1024 * 1024);
+    for (let done = 0; done < size;) {
+      signal.throwIfAborted();
+      const { bytesRead } = await fh.read(buf, 0, buf.length, done);
+      if (bytesRead === 0) throw new Error(`${path} shrank to ${done} bytes while being checksummed`);
+      hash.update(buf.subarray(0, bytesRead));
+      done += bytesRead;
+      opts.onProgress?.({ phase: 'checksum', bytesDone: done, bytesTotal: size });
+    }
+    return { size, sha256: hash.digest('hex') };
+  } finally {
+    await fh.close();
   }
-  return { size, sha256: hash.digest('hex') };
+}
+
+const human = (n: number): string =>
+  n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
+
+/** Roughly how much free space a conversion needs in the output's directory, for the out-of-space message. */
+export function spaceNeeded(
+  converter: ConverterName,
+  format: ImageFormat,
+  size: number,
+  extents: readonly Extent[],
+): number {
+  const data = extentBytes(extents);
+  if (converter === 'builtin') {
+    const layout = dynamicLayout(size);
+    return layout.firstBlockOffset + [...blocksTouched(extents, VHD_BLOCK_SIZE)].length * layout.blockStride + 512;
+  }
+  if (converter === 'vhd-util') {
+    // The sparse copy, then a dynamic VHD in which vhd-util allocates every block.
+    const padded = paddedForVhdUtil(size);
+    const layout = dynamicLayout(padded);
+    return data + layout.firstBlockOffset + layout.maxTableEntries * layout.blockStride + 512;
+  }
+  return format === 'raw' ? data : Math.ceil(data * 1.01) + 1024 * 1024;
+}
+
+const NO_SPACE = new Set(['ENOSPC', 'EDQUOT']);
+
+/** A clear message for a full disk or exhausted quota, naming the directory and the space the job needs. */
+async function noSpaceError(
+  code: string,
+  opts: ConvertImageOptions,
+  needed: number,
+  cause: unknown,
+): Promise<ImageConvertError> {
+  const dir = dirname(resolve(opts.output));
+  const fs = await statfs(dir).catch(() => undefined);
+  const free = fs ? ` and ${human(fs.bavail * fs.bsize)} is free there now` : '';
+  const what = code === 'EDQUOT' ? 'disk quota exceeded' : 'no space left on device';
+  return new ImageConvertError(
+    'no-space',
+    `${what} in ${dir} while converting ${opts.input} to ${opts.format} (${opts.output}): ` +
+      `this conversion needs about ${human(needed)} there${free}. ` +
+      `Free space in ${dir} (old builds' images), or point images-dir at a larger file system; ` +
+      `nothing was left behind.`,
+    { cause },
+  );
+}
+
+/** The qemu-img that can map the raw's holes, if there is one; never an error, it only speeds things up. */
+function qemuImgForMap(opts: ConvertImageOptions): string | undefined {
+  if (opts.qemuImgPath) return isExecutableFile(opts.qemuImgPath) ? opts.qemuImgPath : undefined;
+  return findOnPath('qemu-img', opts.pathList);
 }
 
 /** Which converter would run for these options, without running it; throws when a forced tool is missing. */
@@ -276,37 +367,68 @@ export async function convertImage(opts: ConvertImageOptions): Promise<Converted
   await checkOutput(opts.input, opts.output);
   const chosen = chooseConverter(opts);
   opts.signal?.throwIfAborted();
-  await removeLeftovers(opts.output, opts.log);
 
-  const tmp = temporaryBeside(opts.output, 'partial');
-  try {
-    if (chosen.converter === 'builtin') {
-      await writeDynamicVhd({
-        input: opts.input,
-        output: tmp,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        onProgress: (p) => opts.onProgress?.({ phase: 'convert', ...p }),
-      });
-    } else if (chosen.converter === 'vhd-util') {
-      await withVhdUtil(opts, chosen.vhdUtil as string, size, tmp);
-    } else {
-      await withQemuImg(opts, size, tmp);
-    }
-    opts.signal?.throwIfAborted();
-    const { size: outSize, sha256 } = await sha256Of(tmp, opts);
-    opts.signal?.throwIfAborted();
-    // qemu-img writes with cache=unsafe and never flushes: the data must be on disk before the name says done.
-    await fsyncPath(tmp);
-    await rename(tmp, opts.output);
-    await fsyncPath(dirname(opts.output));
-    return { path: opts.output, format: opts.format, converter: chosen.converter, size: outSize, sha256 };
-  } catch (err) {
-    await rm(tmp, { force: true });
-    if (opts.signal?.aborted) throw opts.signal.reason;
-    if (err instanceof ImageConvertError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EACCES' || e.code === 'EROFS')
-      throw new ImageConvertError('bad-output', `cannot write ${opts.output}: ${e.message}`, { cause: err });
-    throw err;
-  }
+  return withOutputLock(
+    opts.output,
+    { owner: opts.owner, signal: opts.signal, log: opts.log },
+    async (held): Promise<ConvertedImage> => {
+      const signal = opts.signal ? AbortSignal.any([opts.signal, held.signal]) : held.signal;
+      await removeLeftovers(opts.output, opts.log);
+      const tmp = temporaryBeside(opts.output, 'partial');
+      let extents: Extent[] | undefined;
+      try {
+        if (chosen.converter !== 'qemu-img')
+          extents = await rawDataExtents(opts.input, { qemuImg: qemuImgForMap(opts), signal, log: opts.log });
+        if (chosen.converter === 'builtin') {
+          await writeDynamicVhd({
+            input: opts.input,
+            output: tmp,
+            extents,
+            signal,
+            onProgress: (p) => opts.onProgress?.({ phase: 'convert', ...p }),
+          });
+        } else if (chosen.converter === 'vhd-util') {
+          await withVhdUtil(opts, chosen.vhdUtil as string, size, extents, tmp, signal);
+        } else {
+          await withQemuImg({ ...opts, signal }, size, tmp);
+        }
+        signal.throwIfAborted();
+        const { size: outSize, sha256 } = await sha256Of(tmp, opts, signal);
+        // qemu-img writes with cache=unsafe and never flushes: the data must be on disk before the name says done.
+        await fsyncPath(tmp);
+        await held.stillHeld();
+        await rename(tmp, opts.output);
+        await fsyncPath(dirname(opts.output));
+        return { path: opts.output, format: opts.format, converter: chosen.converter, size: outSize, sha256 };
+      } catch (err) {
+        await rm(tmp, { force: true });
+        if (opts.signal?.aborted) throw opts.signal.reason;
+        if (held.signal.aborted) throw held.signal.reason;
+        const e = err as NodeJS.ErrnoException;
+        const code =
+          e.code && NO_SPACE.has(e.code)
+            ? e.code
+            : err instanceof ImageConvertError &&
+                err.kind === 'tool-failed' &&
+                /No space left on device/i.test(err.message)
+              ? 'ENOSPC'
+              : err instanceof ImageConvertError &&
+                  err.kind === 'tool-failed' &&
+                  /Disk quota exceeded/i.test(err.message)
+                ? 'EDQUOT'
+                : undefined;
+        if (code)
+          throw await noSpaceError(
+            code,
+            opts,
+            spaceNeeded(chosen.converter, opts.format, size, extents ?? wholeFile(size)),
+            err,
+          );
+        if (err instanceof ImageConvertError) throw err;
+        if (e.code === 'EACCES' || e.code === 'EROFS')
+          throw new ImageConvertError('bad-output', `cannot write ${opts.output}: ${e.message}`, { cause: err });
+        throw err;
+      }
+    },
+  );
 }

@@ -9,7 +9,9 @@ export type ImageConvertErrorKind =
   /** A required external program is not installed or not where configuration says. */
   | 'tool-missing'
   /** An external program ran and failed. */
-  | 'tool-failed';
+  | 'tool-failed'
+  /** The output's file system is full (ENOSPC) or the quota is used up (EDQUOT). */
+  | 'no-space';
 
 const RETRYABLE: Record<ImageConvertErrorKind, boolean> = {
   'bad-input': false,
@@ -17,6 +19,8 @@ const RETRYABLE: Record<ImageConvertErrorKind, boolean> = {
   'tool-missing': false,
   // A converter can fail on a full disk or an I/O error that a later attempt does not meet.
   'tool-failed': true,
+  // Retention may free the space before the next attempt; the message tells an operator what to free.
+  'no-space': true,
 };
 
 export class ImageConvertError extends Error {

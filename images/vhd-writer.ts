@@ -1,6 +1,7 @@
-// The built-in raw → dynamic VHD converter: one sequential pass over the raw image with a single
-// block-sized buffer, so memory stays flat whatever the image size. Blocks that are all zeros stay
-// unallocated (vhd-util allocates every block), which reads back identically and uploads faster.
+// The built-in raw → dynamic VHD converter: one sequential pass over the blocks of the raw image that hold
+// data, with two block-sized buffers, so memory stays flat whatever the image size. Blocks in holes are not
+// read at all (given the file's data extents); blocks that are all zeros stay unallocated (vhd-util
+// allocates them), which reads back identically and uploads faster.
 import { open, type FileHandle } from 'node:fs/promises';
 import {
   BLOCK_BITMAP_SIZE,
@@ -15,6 +16,7 @@ import {
   setBitMsbFirst,
 } from './vhd-format.ts';
 import { ImageConvertError } from './errors.ts';
+import { blocksTouched, wholeFile, type Extent } from './extents.ts';
 
 export interface VhdWriteProgress {
   bytesDone: number;
@@ -28,6 +30,11 @@ export interface WriteDynamicVhdOptions {
   output: string;
   onProgress?: (p: VhdWriteProgress) => void;
   signal?: AbortSignal;
+  /**
+   * Where the raw holds data (images/extents.ts); blocks outside every extent are holes and are not read.
+   * Without it every block is read and compared with zeros.
+   */
+  extents?: readonly Extent[] | undefined;
   /** Fixed for reproducible tests; a fresh random UUID and the current time otherwise. */
   uuid?: Buffer;
   timestamp?: Date;
@@ -79,8 +86,8 @@ export async function writeDynamicVhd(opts: WriteDynamicVhdOptions): Promise<Vhd
       const buf = Buffer.alloc(BLOCK_BITMAP_SIZE + VHD_BLOCK_SIZE, 0xff);
       return { whole: buf, data: buf.subarray(BLOCK_BITMAP_SIZE) };
     });
-    const readBlock = async (i: number): Promise<Buffer> => {
-      const data = (slots[i % 2] as (typeof slots)[number]).data;
+    const readBlock = async (i: number, slot: number): Promise<Buffer> => {
+      const data = (slots[slot] as (typeof slots)[number]).data;
       const position = i * VHD_BLOCK_SIZE;
       const want = Math.min(VHD_BLOCK_SIZE, rawSize - position);
       const got = await readFully(src, data, want, position);
@@ -101,21 +108,34 @@ export async function writeDynamicVhd(opts: WriteDynamicVhdOptions): Promise<Vhd
       let next = layout.firstBlockOffset;
       let end = layout.firstBlockOffset;
       let allocated = 0;
-      const startRead = (i: number): Promise<Buffer> => {
-        const p = readBlock(i);
+      const startRead = (i: number, slot: number): Promise<Buffer> => {
+        const p = readBlock(i, slot);
         // Marked handled now: it may fail while we are still writing; the loop awaits it next round.
         p.catch(() => undefined);
         return p;
       };
-      current = startRead(0);
-      for (let i = 0; i < layout.maxTableEntries; i++) {
-        const data = await current;
-        if (i + 1 < layout.maxTableEntries) current = startRead(i + 1);
+      const candidates = blocksTouched(opts.extents ?? wholeFile(rawSize), VHD_BLOCK_SIZE);
+      // Alternating slots: the next block is read into one while the current one is written from the other.
+      let reads = 0;
+      const upcoming = (): { i: number; slot: number; read: Promise<Buffer> } | undefined => {
+        const n = candidates.next();
+        if (n.done || n.value >= layout.maxTableEntries) return undefined;
+        const slot = reads++ % 2;
+        return { i: n.value, slot, read: startRead(n.value, slot) };
+      };
+      let block = upcoming();
+      current = block?.read;
+      while (block) {
+        const data = await block.read;
+        const { i } = block;
+        const whole = (slots[block.slot] as (typeof slots)[number]).whole;
+        block = upcoming();
+        current = block?.read;
         signal?.throwIfAborted();
         if (!data.equals(ZERO_BLOCK)) {
           const sector = next / SECTOR_SIZE;
           if (sector > MAX_BAT_SECTOR) throw new RangeError(`${output}: block offset beyond 32-bit sectors`);
-          await writeFully(dst, (slots[i % 2] as (typeof slots)[number]).whole, next);
+          await writeFully(dst, whole, next);
           bat.writeUInt32BE(sector, i * 4);
           setBitMsbFirst(batmap, i);
           allocated++;
@@ -124,6 +144,7 @@ export async function writeDynamicVhd(opts: WriteDynamicVhdOptions): Promise<Vhd
         }
         opts.onProgress?.({ bytesDone: Math.min(rawSize, (i + 1) * VHD_BLOCK_SIZE), bytesTotal: rawSize });
       }
+      opts.onProgress?.({ bytesDone: rawSize, bytesTotal: rawSize });
       signal?.throwIfAborted();
       // With no block allocated the footer follows the batmap directly.
       if (allocated === 0) end = layout.batmapOffset + layout.batmapBytes;
