@@ -161,7 +161,9 @@ export async function withOutputLock<T>(
       opts.log?.(`waiting for ${describeHolder(current)}, which is writing ${output}`);
       toldWaiting = true;
     }
-    await sleep(delay, undefined, opts.signal ? { signal: opts.signal } : {});
+    await sleep(delay, undefined, opts.signal ? { signal: opts.signal } : {}).catch((err: unknown) => {
+      throw opts.signal?.aborted ? opts.signal.reason : err;
+    });
   }
 
   const lost = new AbortController();
