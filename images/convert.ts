@@ -85,6 +85,8 @@ async function checkInput(input: string, format: ImageFormat): Promise<number> {
   }
   if (st.size === 0)
     throw new ImageConvertError('bad-input', `input image ${input} is empty (0 bytes); the build produced no image`);
+  const detected = await detectImageFormat(input);
+  if (detected.format !== 'raw') throw new ImageConvertError('bad-input', notRawMessage(input, detected));
   // Disks are whole sectors; a raw image that is not is almost surely a cut-short copy, and padding it
   // silently would hide that. An operator who means it can pad with `truncate -s %512`.
   if (st.size % SECTOR_SIZE !== 0)
@@ -93,8 +95,6 @@ async function checkInput(input: string, format: ImageFormat): Promise<number> {
       `input image ${input} is ${st.size} bytes, not a whole number of 512-byte sectors, so it is probably ` +
         `truncated. Rebuild it, or pad it deliberately with: truncate -s %512 ${input}`,
     );
-  const detected = await detectImageFormat(input);
-  if (detected.format !== 'raw') throw new ImageConvertError('bad-input', notRawMessage(input, detected));
   if (format === 'vhd' && st.size > MAX_VIRTUAL_SIZE)
     throw new ImageConvertError(
       'bad-input',
