@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { buildRawImage, type BuildRawImageOptions } from '../images/builders/build.ts';
 import { ImageBuildError } from '../images/builders/errors.ts';
+import { groupsOfTree } from '../images/builders/run.ts';
 import { INHERITED_VARIABLES, scrubber, type BuildSpec } from '../images/builders/environment.ts';
 import { workDir } from './support/images.ts';
 
@@ -167,8 +168,13 @@ test('a script that fails, leaves no image, or leaves a non-raw image fails clea
 test('a script past its build-timeout is killed with everything it started, and the failure names the timeout', async (t) => {
   const { dir, imagesDir, opts } = setup(
     t,
-    // A background child in the same process group, as apt or a daemon would be; the script then hangs.
-    `sleep 600 &\necho $! > "${'$'}{TMP_DIR}/../../../child.pid"\necho started\nwait`,
+    // A background child in the same process group, and one in a session of its own (as dpkg runs its
+    // maintainer scripts); the script then hangs.
+    [
+      `sleep 600 &\necho $! > "${'$'}{TMP_DIR}/../../../child.pid"`,
+      `setsid sleep 600 &\necho $! >> "${'$'}{TMP_DIR}/../../../child.pid"`,
+      'echo started\nwait',
+    ].join('\n'),
     { buildTimeoutSeconds: 1 },
   );
   await rejectsKind(
@@ -177,8 +183,10 @@ test('a script past its build-timeout is killed with everything it started, and 
     /building ubuntu-noble with build script .* took longer than its build-timeout of 1 s and was killed\. Raise build-timeout/,
     false,
   );
-  const child = Number(readFileSync(join(dir, 'child.pid'), 'utf8'));
-  assert.throws(() => process.kill(child, 0), /ESRCH/, 'the background child was killed too');
+  const children = readFileSync(join(dir, 'child.pid'), 'utf8').trim().split('\n').map(Number);
+  assert.equal(children.length, 2);
+  for (const child of children)
+    assert.throws(() => process.kill(child, 0), /ESRCH/, `background child ${child} was killed too`);
   assert.deepEqual(readdirSync(imagesDir), []);
 });
 
@@ -227,6 +235,20 @@ test("a retry removes a dead attempt's staging directory, and reuses a complete 
   assert.equal(rebuilt.reused, false);
   assert.equal(rebuilt.sha256, first.sha256);
   assert.equal(readFileSync(join(dir, 'runs.txt'), 'utf8'), 'ran\nran\n');
+});
+
+test("the process groups of a tree: its own and every descendant's, not its parent's or siblings'", () => {
+  const rows = [
+    { pid: 100, ppid: 1, pgid: 100 },
+    { pid: 101, ppid: 100, pgid: 100 },
+    { pid: 102, ppid: 101, pgid: 102 },
+    { pid: 103, ppid: 102, pgid: 102 },
+    { pid: 104, ppid: 103, pgid: 104 },
+    { pid: 200, ppid: 1, pgid: 200 },
+    { pid: 201, ppid: 200, pgid: 201 },
+  ];
+  assert.deepEqual(groupsOfTree(rows, 100).sort(), [100, 102, 104]);
+  assert.deepEqual(groupsOfTree(rows, 102).sort(), [102, 104]);
 });
 
 test('scrubbing: env-var values become their names; short values are left alone', () => {

@@ -2,7 +2,7 @@
 // and makes sure that when it ends (done, cancelled or out of time) nothing it started is left running:
 // disk-image-create starts chroots, apt and mounts whose processes outlive a killed shell.
 import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -36,30 +36,73 @@ function groupAlive(pgid: number): boolean {
   }
 }
 
-async function waitGroupGone(pgid: number, ms: number): Promise<boolean> {
+/** Pure: the process groups of `root` and all its descendants, from (pid, ppid, pgid) rows. */
+export function groupsOfTree(rows: { pid: number; ppid: number; pgid: number }[], root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const r of rows) children.set(r.ppid, [...(children.get(r.ppid) ?? []), r.pid]);
+  const pgidOf = new Map(rows.map((r) => [r.pid, r.pgid]));
+  const groups = new Set<number>([root]);
+  const todo = [root];
+  for (let pid = todo.pop(); pid !== undefined; pid = todo.pop()) {
+    const g = pgidOf.get(pid);
+    if (g !== undefined && g > 1) groups.add(g);
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return [...groups];
+}
+
+/** (pid, ppid, pgid) of every process, from /proc; empty where there is no /proc. */
+function processTable(): { pid: number; ppid: number; pgid: number }[] {
+  let names: string[];
+  try {
+    names = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return [];
+  }
+  const rows: { pid: number; ppid: number; pgid: number }[] = [];
+  for (const name of names) {
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const [, ppid, pgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      rows.push({ pid: Number(name), ppid: Number(ppid), pgid: Number(pgid) });
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  return rows;
+}
+
+async function waitGroupsGone(groups: number[], ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
-  for (let delay = 20; groupAlive(pgid); delay = Math.min(delay * 2, 250)) {
+  for (let delay = 20; groups.some(groupAlive); delay = Math.min(delay * 2, 250)) {
     if (Date.now() > deadline) return false;
     await sleep(delay);
   }
   return true;
 }
 
-/** SIGTERM to the whole group, then SIGKILL to whatever is left after the grace period; waits until it is gone. */
-export async function endProcessGroup(pgid: number, graceMs: number): Promise<void> {
-  if (!groupAlive(pgid)) return;
-  try {
-    process.kill(-pgid, 'SIGTERM');
-  } catch {
-    return;
+function signalGroups(groups: number[], sig: NodeJS.Signals): void {
+  for (const g of groups) {
+    try {
+      process.kill(-g, sig);
+    } catch {
+      // Already gone.
+    }
   }
-  if (await waitGroupGone(pgid, graceMs)) return;
-  try {
-    process.kill(-pgid, 'SIGKILL');
-  } catch {
-    return;
-  }
-  await waitGroupGone(pgid, 30_000);
+}
+
+/**
+ * SIGTERM to the builder's process group and to every group its descendants made (dpkg runs its maintainer
+ * scripts in a session of its own), then SIGKILL to whatever is left after the grace period; waits until all
+ * are gone. The groups are collected before the first signal, while the process tree still shows them.
+ */
+export async function endProcessTree(leader: number, graceMs: number): Promise<void> {
+  const groups = groupsOfTree(processTable(), leader).filter(groupAlive);
+  if (groups.length === 0) return;
+  signalGroups(groups, 'SIGTERM');
+  if (await waitGroupsGone(groups, graceMs)) return;
+  signalGroups(groups, 'SIGKILL');
+  await waitGroupsGone(groups, 30_000);
 }
 
 export async function runBuilder(opts: RunBuilderOptions): Promise<RunOutcome> {
@@ -110,7 +153,7 @@ export async function runBuilder(opts: RunBuilderOptions): Promise<RunOutcome> {
   const stop = (why: 'timeout' | 'aborted'): void => {
     if (stopped) return;
     stopped = why;
-    void endProcessGroup(pgid, opts.graceMs ?? 30_000);
+    void endProcessTree(pgid, opts.graceMs ?? 30_000);
   };
   const timer = setTimeout(() => stop('timeout'), opts.timeoutMs);
   const onAbort = (): void => stop('aborted');
@@ -118,7 +161,7 @@ export async function runBuilder(opts: RunBuilderOptions): Promise<RunOutcome> {
   try {
     const result = await exited;
     // Whatever the leader left behind in its group (a daemon an apt postinst started, a sleeping child) goes too.
-    await endProcessGroup(pgid, opts.graceMs ?? 30_000);
+    await endProcessTree(pgid, opts.graceMs ?? 30_000);
     // A process that left the group (a daemon that called setsid) may still hold the pipes open.
     const drained = await Promise.race([Promise.all(outputs).then(() => true), sleep(5000).then(() => false)]);
     if (!drained) {

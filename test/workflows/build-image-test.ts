@@ -5,7 +5,7 @@ import type { buildImageActivities, BuildDiskImageInput, BuildDiskImageResult } 
 
 const { buildDiskImage } = proxyActivities<ReturnType<typeof buildImageActivities>>({
   startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '10 seconds',
+  heartbeatTimeout: '3 seconds',
   // Retries are allowed, so a test can tell that non-retryable failures really stop at the first attempt.
   retry: { maximumAttempts: 2, initialInterval: '1 second' },
   // The workflow ends only after the activity has cleaned up, so a test can then look for leftovers.
