@@ -69,6 +69,8 @@ async function runConvertActivity(input: ConvertImageInput, deps: ConvertActivit
   const stallMs = (input.stallTimeoutSeconds ?? DEFAULT_STALL_SECONDS) * 1000;
   const stall = new AbortController();
   const beat = setInterval(() => {
+    // Waiting for another attempt's lock is not a stall: that attempt has its own stall detection.
+    if (last.phase === 'waiting') advancedAt = Date.now();
     if (Date.now() - advancedAt > stallMs) {
       stall.abort(new Stalled(`no progress for ${stallMs / 1000} s in phase ${last.phase}`));
       return;

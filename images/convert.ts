@@ -23,8 +23,11 @@ export type VhdConverterChoice = VhdConverter;
 export type ConverterName = 'qemu-img' | 'vhd-util' | 'builtin';
 
 export interface ConvertProgress {
-  /** copy: vhd-util's private copy of the raw; convert: the conversion itself; checksum: hashing the result. */
-  phase: 'copy' | 'convert' | 'checksum';
+  /**
+   * waiting: for another attempt's lock on the same output; copy: vhd-util's private copy of the raw;
+   * convert: the conversion itself; checksum: hashing the result.
+   */
+  phase: 'waiting' | 'copy' | 'convert' | 'checksum';
   bytesDone: number;
   bytesTotal: number;
 }
@@ -370,7 +373,12 @@ export async function convertImage(opts: ConvertImageOptions): Promise<Converted
 
   return withOutputLock(
     opts.output,
-    { owner: opts.owner, signal: opts.signal, log: opts.log },
+    {
+      owner: opts.owner,
+      signal: opts.signal,
+      log: opts.log,
+      onWait: () => opts.onProgress?.({ phase: 'waiting', bytesDone: 0, bytesTotal: size }),
+    },
     async (held): Promise<ConvertedImage> => {
       const signal = opts.signal ? AbortSignal.any([opts.signal, held.signal]) : held.signal;
       await removeLeftovers(opts.output, opts.log);

@@ -27,6 +27,8 @@ export interface OutputLockOptions {
   signal?: AbortSignal | undefined;
   /** Told once when the lock is busy, and when a dead holder's lock is taken over. */
   log?: ((line: string) => void) | undefined;
+  /** Called once when the lock is busy and this attempt starts waiting. */
+  onWait?: (() => void) | undefined;
   /** A lock from another host whose holder has not refreshed it for this long is taken over. */
   staleMs?: number;
   /** How often the holder refreshes the lock's time and checks it still holds it. */
@@ -159,6 +161,7 @@ export async function withOutputLock<T>(
     }
     if (!toldWaiting) {
       opts.log?.(`waiting for ${describeHolder(current)}, which is writing ${output}`);
+      opts.onWait?.();
       toldWaiting = true;
     }
     await sleep(delay, undefined, opts.signal ? { signal: opts.signal } : {}).catch((err: unknown) => {

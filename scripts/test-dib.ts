@@ -166,7 +166,7 @@ export function check(run: Run): void {
   if (!run.raw) throw new Error('check() needs build() first');
   const raw = run.raw.path;
   const mib = (n: number): string => `${(n / 1024 ** 2).toFixed(0)} MiB`;
-  run.report.push('# files', `$ ls -ls ${run.imagesDir}`);
+  run.report.push(`# files in ${run.imagesDir}`);
   for (const name of readdirSync(run.imagesDir).sort()) {
     const st = statSync(join(run.imagesDir, name));
     run.report.push(

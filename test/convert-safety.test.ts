@@ -224,6 +224,7 @@ test('two attempts converting to one output at once: the second waits for the fi
   sparseRaw(raw, 96 * MiB, [[0, randomBytes(64 * MiB)]]);
   const output = join(dir, 'build.vhd');
   const secondLog: string[] = [];
+  const secondPhases: string[] = [];
   let firstDoneAt = 0;
   let secondConvertingAt = 0;
   let second: Promise<unknown> | undefined;
@@ -244,6 +245,7 @@ test('two attempts converting to one output at once: the second waits for the fi
           owner: 'convert-wf activity 1 attempt 2',
           log: (l) => secondLog.push(l),
           onProgress: (q) => {
+            secondPhases.push(q.phase);
             if (q.phase === 'convert' && !secondConvertingAt) secondConvertingAt = Date.now();
           },
         });
@@ -258,6 +260,11 @@ test('two attempts converting to one output at once: the second waits for the fi
   assert.equal(a.path, output);
   assert.match(secondLog.join('\n'), /waiting for convert-wf activity 1 attempt 1 \(pid \d+ on /);
   assert.ok(secondConvertingAt >= firstDoneAt, 'the second converted only after the first had finished');
+  assert.equal(
+    secondPhases[0],
+    'waiting',
+    'the wait is reported as progress, so the activity does not call it a stall',
+  );
   assert.equal(sha256(output), b.sha256, 'the file on disk is the one the last attempt reported');
   assert.deepEqual(readdirSync(dir).sort(), ['build.raw', 'build.vhd'], 'no temporary file or lock left');
 });
