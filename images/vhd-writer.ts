@@ -161,7 +161,6 @@ export async function writeDynamicVhd(opts: WriteDynamicVhdOptions): Promise<Vhd
       await writeFully(dst, encodeBatmapHeader(layout, batmap), layout.batmapHeaderOffset);
       await writeFully(dst, batmap, layout.batmapOffset);
       await writeFully(dst, footer, end);
-      await dst.sync();
       return { virtualSize: rawSize, totalBlocks: layout.maxTableEntries, allocatedBlocks: allocated };
     } finally {
       // A read still in flight after a failure must settle before its file closes.

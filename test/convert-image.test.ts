@@ -113,6 +113,17 @@ test('with a real vhd-util: its two-step output reads back identical and matches
   ])
     assert.deepEqual(b.subarray(from, to), a.subarray(from, to), `footer bytes ${from}-${to}`);
   assert.deepEqual(readdirSync(dir).sort(), ['build.raw', 'builtin.vhd', 'tool.vhd'], 'no .bak or intermediate left');
+
+  // A raw that is not whole 2 MiB blocks: past its end the disk must read zeros, not vhd-util's footer.
+  const odd = join(dir, 'odd.raw');
+  sparseRaw(odd, 5_281_792, [[5_281_792 - 4096, randomBytes(4096)]]);
+  const oddVhd = await convertImage({ input: odd, output: join(dir, 'odd.vhd'), format: 'vhd', converter: 'vhd-util' });
+  const asRaw = join(dir, 'odd-back.raw');
+  const back = spawnSync('qemu-img', ['convert', '-f', 'vpc', '-O', 'raw', oddVhd.path, asRaw], { encoding: 'utf8' });
+  assert.equal(back.status, 0, back.stderr);
+  const disk = readFileSync(asRaw);
+  assert.ok(disk.subarray(0, 5_281_792).equals(readFileSync(odd)), 'the raw, byte for byte');
+  assert.ok(disk.subarray(5_281_792).equals(Buffer.alloc(disk.length - 5_281_792)), 'then zeros, no footer');
 });
 
 async function rejectsNaming(opts: ConvertImageOptions, re: RegExp, kind: string): Promise<void> {

@@ -253,8 +253,11 @@ test('a mostly empty 5 GiB sparse image converts with flat memory and identical 
     [size - 4096, randomBytes(4096)],
   ]);
   // A separate process so its peak RSS is the converter's alone; it reports its own maximum.
+  // As convertImage runs it: the data map from qemu-img where there is one (or every block read where not).
   const script = `import { writeDynamicVhd } from ${JSON.stringify(join(import.meta.dirname, '..', 'images', 'vhd-writer.ts'))};
-    await writeDynamicVhd({ input: process.argv[1], output: process.argv[2] });
+    import { rawDataExtents } from ${JSON.stringify(join(import.meta.dirname, '..', 'images', 'extents.ts'))};
+    const extents = await rawDataExtents(process.argv[1], { qemuImg: ${JSON.stringify(findOnPath('qemu-img'))} });
+    await writeDynamicVhd({ input: process.argv[1], output: process.argv[2], extents });
     process.stdout.write('maxrss=' + process.resourceUsage().maxRSS);`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, raw, vhd], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
