@@ -71,6 +71,7 @@ test('a script builds a sparse raw image: final name, size, sha256, its environm
       // What the script saw, one variable a line (values in the env dump are ours to check here).
       `env > "$TMP_DIR/../../../env.txt"`,
       `test -d "$TMP_DIR"`,
+      `test "$1" = "$IMAGE_PATH"`,
       `echo "building $NODEPOOL_IMAGE_NAME for $NODEPOOL_IMAGE_FORMATS"`,
       MAKE_RAW,
     ].join('\n'),

@@ -89,7 +89,8 @@ export function resolveCommand(spec: BuildSpec, paths: BuildPaths, pathList: str
         `build script ${script} for diskimage ${spec.image} is not an executable file; chmod +x it ` +
           `(it is run directly, so it needs a #! line)`,
       );
-    return { cmd: script, args: [], pathFirst: [] };
+    // The path is also its first argument, so a plain script needs no knowledge of our variables.
+    return { cmd: script, args: [paths.stagedRaw], pathFirst: [] };
   }
   const venv = spec.pythonPath ? [venvBin(spec.pythonPath)] : [];
   const wanted = spec.dibCmd ?? 'disk-image-create';

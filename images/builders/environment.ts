@@ -12,9 +12,9 @@ export interface BuildSpec {
   envVars: Record<string, string>;
   script?: string;
   /** Default `disk-image-create`, looked up on PATH. */
-  dibCmd?: string;
+  dibCmd?: string | undefined;
   /** A virtualenv (its directory, or its bin/python) holding diskimage-builder; its bin/ goes first on PATH. */
-  pythonPath?: string;
+  pythonPath?: string | undefined;
   elementsDir?: string;
   formats: string[];
   buildTimeoutSeconds: number;
