@@ -2,10 +2,13 @@
 // configured Temporal task queue until SIGINT/SIGTERM; on those, running activities get the shutdown grace
 // time (worker/worker.ts) to finish before they are cancelled and left for a retry.
 import { mkdirSync } from 'node:fs';
+import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { pino } from 'pino';
 import { ConfigError, formatIssue, loadConfig, type Config } from '../config/index.ts';
 import { migrate, openDatabase, redactUrl } from '../db/orm.ts';
+import { buildSpecResolver } from './build-spec.ts';
+import { startNodepool } from './startup.ts';
 import { createNodepoolWorker } from './worker.ts';
 import { describeProblems, searchAttributeProblems } from './search-attributes.ts';
 
@@ -57,7 +60,16 @@ async function main(): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    const worker = await createNodepoolWorker({ connection, namespace, taskQueue, orm, config });
+    const worker = await createNodepoolWorker({
+      connection,
+      namespace,
+      taskQueue,
+      orm,
+      config,
+      buildSpecFor: buildSpecResolver(config),
+    });
+    const started = await startNodepool(new Client({ connection, namespace }), config, taskQueue);
+    log.info(started, 'schedules and catalogs follow nodepool.yaml');
     log.info({ address, namespace, taskQueue, config: path }, 'worker polling');
     await worker.run();
     log.info('worker stopped');
