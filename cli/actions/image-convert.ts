@@ -1,27 +1,10 @@
 // `nodepool image-convert`: the conversion activity's code run by hand, so an operator can check what a
 // build would upload (and which converter this machine would use) without a worker.
-import type { CommandModule } from 'yargs';
 import { CliError } from '../errors.ts';
-import {
-  IMAGE_FORMATS,
-  VHD_CONVERTER_CHOICES,
-  convertImage,
-  type ConvertProgress,
-  type ImageFormat,
-  type VhdConverterChoice,
-} from '../../images/convert.ts';
+import { convertImage, type ConvertProgress, type VhdConverterChoice } from '../../images/convert.ts';
+import type { ImageConvertArgs } from '../commands/image-convert.ts';
 import { ImageConvertError } from '../../images/errors.ts';
 import { loadCliConfig } from '../temporal.ts';
-
-interface ImageConvertArgs {
-  input: string;
-  to: ImageFormat;
-  output: string;
-  converter?: VhdConverterChoice;
-  'vhd-util'?: string;
-  provider?: string;
-  config: string;
-}
 
 /** nodepool.yaml's converter settings apply unless a flag overrides them; the file is optional by default. */
 function converterSettings(args: ImageConvertArgs): {
@@ -79,58 +62,36 @@ function ttyProgress(stream: NodeJS.WriteStream): { update(p: ConvertProgress): 
   };
 }
 
-export const imageConvertCommand: CommandModule<{ config: string }, ImageConvertArgs> = {
-  command: 'image-convert <input>',
-  describe: 'Convert a raw disk image to vhd, qcow2 or raw, as the build workflow does',
-  builder: (y) =>
-    y
-      .positional('input', { type: 'string', demandOption: true, describe: 'raw image to convert (not modified)' })
-      .option('to', { choices: IMAGE_FORMATS, demandOption: true, describe: 'output format' })
-      .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'output file' })
-      .option('converter', {
-        choices: VHD_CONVERTER_CHOICES,
-        describe:
-          'for vhd: vhd-util if found (auto), always vhd-util, or the built-in converter (default: nodepool.yaml vhd-converter, else auto)',
-      })
-      .option('vhd-util', {
-        type: 'string',
-        describe: 'path to a patched vhd-util (default: nodepool.yaml vhd-util, else search PATH)',
-      })
-      .option('provider', {
-        type: 'string',
-        describe: "use this provider's vhd-converter from nodepool.yaml",
-      }),
-  handler: async (args) => {
-    const settings = converterSettings(args);
-    const progress = process.stderr.isTTY ? ttyProgress(process.stderr) : undefined;
-    const abort = new AbortController();
-    const onSignal = (): void => abort.abort(new CliError('interrupted; no output was written', 130));
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    try {
-      const result = await convertImage({
-        input: args.input,
-        output: args.output,
-        format: args.to,
-        converter: settings.converter,
-        vhdUtilPath: settings.vhdUtil,
-        provider: settings.provider,
-        signal: abort.signal,
-        ...(progress ? { onProgress: (p: ConvertProgress) => progress.update(p) } : {}),
-        log: (line) => process.stderr.write(`${line}\n`),
-      });
-      progress?.clear();
-      process.stdout.write(
-        `${result.path}: ${result.format} by ${result.converter}, ${result.size} bytes, sha256 ${result.sha256}\n`,
-      );
-    } catch (err) {
-      progress?.clear();
-      if (err instanceof CliError) throw err;
-      if (err instanceof ImageConvertError) throw new CliError(err.message, 1);
-      throw err;
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
-  },
-};
+export async function imageConvert(args: ImageConvertArgs): Promise<void> {
+  const settings = converterSettings(args);
+  const progress = process.stderr.isTTY ? ttyProgress(process.stderr) : undefined;
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort(new CliError('interrupted; no output was written', 130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const result = await convertImage({
+      input: args.input,
+      output: args.output,
+      format: args.to,
+      converter: settings.converter,
+      vhdUtilPath: settings.vhdUtil,
+      provider: settings.provider,
+      signal: abort.signal,
+      ...(progress ? { onProgress: (p: ConvertProgress) => progress.update(p) } : {}),
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    progress?.clear();
+    process.stdout.write(
+      `${result.path}: ${result.format} by ${result.converter}, ${result.size} bytes, sha256 ${result.sha256}\n`,
+    );
+  } catch (err) {
+    progress?.clear();
+    if (err instanceof CliError) throw err;
+    if (err instanceof ImageConvertError) throw new CliError(err.message, 1);
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
