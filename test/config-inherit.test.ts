@@ -3,6 +3,8 @@
 // or a cycle is a located error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError, formatIssue, parseConfig, type Config } from '../config/index.ts';
 
 const y = (...lines: string[]): string => `${lines.join('\n')}\n`;
@@ -187,4 +189,16 @@ test("a mistake inherited from a parent is reported at the parent's key, naming 
       "nodepool.yaml:4:5: diskimages[0].elements: 'elements' needs builder: dib (this is snapshot) (for diskimage 'snap', which inherits it)",
     ],
   );
+});
+
+test("docs/configuration.md's inheritance example resolves as the page says", () => {
+  const page = readFileSync(join(import.meta.dirname, '..', 'docs', 'configuration.md'), 'utf8');
+  const section = page.slice(page.indexOf('## Diskimage inheritance'));
+  const example = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(example, 'the section has a yaml example');
+  const [noble, ...rest] = load(example).diskimages;
+  assert.deepEqual(rest, []);
+  assert.deepEqual(noble?.elements, ['vm', 'simple-init', 'nodepool-base', 'ubuntu-minimal']);
+  assert.deepEqual(Object.keys(noble?.envVars ?? {}).length, 3);
+  assert.equal(noble?.release, 'noble');
 });
