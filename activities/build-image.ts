@@ -34,7 +34,9 @@ export function buildImageActivities(deps: { specFor(image: string): BuildSpec }
     async buildDiskImage(input: BuildDiskImageInput): Promise<BuildDiskImageResult> {
       const spec = deps.specFor(input.image);
       const rawPath = join(input.imagesDir, `${input.image}-${input.version}.raw`);
-      const r = spawnSync(spec.script as string, [], { env: { ...process.env, ...spec.envVars, IMAGE_PATH: rawPath } });
+      const r = spawnSync(spec.script as string, [rawPath], {
+        env: { ...process.env, ...spec.envVars, IMAGE_PATH: rawPath },
+      });
       if (r.status !== 0) throw new Error(`script failed ${r.stderr}`);
       return {
         rawPath,

@@ -1,6 +1,7 @@
 // Images in a provider's cloud: upload a build's file, delete an upload's image until the cloud confirms it,
 // list what is ours for leak detection. Activities take the provider's NAME; the cloud's credentials are
 // resolved inside the worker (activities/provider.ts).
+import { spawn } from 'node:child_process';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { CloudImage } from '../core/image-catalog.ts';
@@ -33,6 +34,20 @@ export interface UploadHeartbeat {
   size: number;
 }
 
+/** Runs nodepool's post-upload-hook: `HOOK PROVIDER IMAGE-ID PATH`, its output kept for the failure message. */
+function runHook(hook: string, args: string[]): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(hook, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: HOOK_TIMEOUT_MS });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', (err) => resolve({ code: 127, output: err.message }));
+    child.on('close', (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+const HOOK_TIMEOUT_MS = 10 * 60_000;
+
 // A cloud out of image quota frees some when old images go; waiting beats failing the upload.
 const QUOTA_RETRY_MS = 5 * 60_000;
 const HEARTBEAT_MS = 5_000;
@@ -57,11 +72,15 @@ export function cloudImageActivities(deps: ProviderDeps) {
       const timer = setInterval(beat, HEARTBEAT_MS);
       try {
         const adapter = providerAdapter(deps, input.provider);
+        const provider = deps.config?.providers.find((p) => p.name === input.provider);
+        const meta = provider?.diskimages.find((d) => d.name === input.image)?.meta ?? {};
         const result = await adapter.uploadImage({
           path: input.path,
           name: input.name,
           diskFormat: input.format,
           metadata: {
+            // The operator's properties (e.g. os_distro), then our tags, which must win.
+            ...meta,
             ...uploadTags({
               provider: input.provider,
               uploadId: String(input.uploadId),
@@ -81,6 +100,18 @@ export function cloudImageActivities(deps: ProviderDeps) {
             message: `${input.provider} reports ${result.image.size} bytes for image ${result.image.id}, the file has ${input.size}; deleted it, retrying`,
             type: 'UploadSizeMismatch',
           });
+        }
+        if (provider?.postUploadHook) {
+          beat();
+          const hook = await runHook(provider.postUploadHook, [input.provider, result.image.id, input.path]);
+          if (hook.code !== 0) {
+            // nodepool: a failing hook fails the upload, and the image must not be used.
+            await adapter.deleteImage(result.image.id).catch(() => undefined);
+            throw ApplicationFailure.nonRetryable(
+              `post-upload-hook ${provider.postUploadHook} exited ${hook.code} for image ${result.image.id}: ${hook.output.trim().slice(-500)}`,
+              'PostUploadHookFailed',
+            );
+          }
         }
         return { externalId: result.image.id, bytes: result.bytes, verifiedBy: result.verifiedBy };
       } catch (err) {

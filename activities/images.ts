@@ -9,7 +9,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { Config, Diskimage, Provider } from '../config/index.ts';
-import { imageFormatsForDiskimage } from '../config/index.ts';
+import { formatImageName, imageFormatsForDiskimage, templateServerName } from '../config/index.ts';
 import { buildsToPrune } from '../core/build-pruning.ts';
 import type { ConverterChoice, TargetFormat } from '../core/conversion-plan.ts';
 import type { UploadReport } from '../core/image-catalog.ts';
@@ -56,21 +56,6 @@ export interface BuildPlan {
   };
 }
 
-// nodepool's defaults: image-upload-timeout 3600 s, image-name-format '{image_name}-{timestamp}'.
-const DEFAULT_UPLOAD_TIMEOUT = 3600;
-const DEFAULT_NAME_FORMAT = '{image_name}-{timestamp}';
-const DEFAULT_TEMPLATE_DOMAIN = 'nodepool.local';
-
-/** Fields the configuration may carry (nodepool's keys and ours); read defensively so older configs still work. */
-interface DiskimageExtras {
-  validate?: boolean;
-  templateDomain?: string;
-}
-interface ProviderExtras {
-  imageUploadTimeout?: number;
-  imageNameFormat?: string;
-}
-
 function diskimage(config: Config | undefined, name: string): Diskimage {
   const d = config?.diskimages.find((x) => x.name === name);
   if (!d) {
@@ -88,22 +73,6 @@ function provider(config: Config | undefined, name: string): Provider {
   if (!p)
     throw ApplicationFailure.nonRetryable(`provider ${name} is not in this worker's nodepool.yaml`, 'UnknownProvider');
   return p;
-}
-
-/** nodepool's image-name-format: {image_name}, {timestamp}, {build_id}, {upload_id}. */
-export function externalImageName(
-  format: string,
-  fields: { image: string; version: number; buildId: number; uploadId: number },
-): string {
-  return format
-    .replaceAll('{image_name}', fields.image)
-    .replaceAll('{timestamp}', String(fields.version))
-    .replaceAll('{build_id}', String(fields.buildId))
-    .replaceAll('{upload_id}', String(fields.uploadId));
-}
-
-export function templateHostname(image: string, version: number, domain: string): string {
-  return `${image}-${version}.template.${domain}`;
 }
 
 export function buildLogPath(config: Config | undefined, image: string, version: number): string {
@@ -172,7 +141,6 @@ export function imageActivities(deps: ImagesDeps) {
     async planBuild(input: { image: string; retryBuildId?: number }): Promise<BuildPlan> {
       const config = deps.config;
       const d = diskimage(config, input.image);
-      const extras = d as Diskimage & DiskimageExtras;
       const formats = imageFormatsForDiskimage(config as Config, d.name);
       const targets: BuildTarget[] = [];
       for (const p of config?.providers ?? []) {
@@ -185,7 +153,7 @@ export function imageActivities(deps: ImagesDeps) {
           format,
           ...(vhdConverter ? { vhdConverter } : {}),
           paused: pd.pause,
-          uploadTimeoutSeconds: (p as Provider & ProviderExtras).imageUploadTimeout ?? DEFAULT_UPLOAD_TIMEOUT,
+          uploadTimeoutSeconds: p.imageUploadTimeout,
         });
       }
       const plan: BuildPlan = {
@@ -193,7 +161,7 @@ export function imageActivities(deps: ImagesDeps) {
         builder: d.builder as BuilderKind,
         targets,
         buildTimeoutSeconds: d.buildTimeout,
-        validate: extras.validate ?? false,
+        validate: d.validate,
         imagesDir: config?.imagesDir ?? '/var/lib/nodepool/images',
         ...(config?.vhdUtil ? { vhdUtilPath: config.vhdUtil } : {}),
       };
@@ -293,8 +261,7 @@ export function imageActivities(deps: ImagesDeps) {
       const em = orm.em.fork();
       const build = await em.findOneOrFail(ImageBuild, input.buildId);
       const p = provider(deps.config, input.provider);
-      const d = deps.config?.diskimages.find((x) => x.name === build.image) as
-        (Diskimage & DiskimageExtras) | undefined;
+      const d = deps.config?.diskimages.find((x) => x.name === build.image);
       const existing = await em.findOne(ImageUpload, { build: build.id, provider: input.provider });
       // A retried build uploads a failed upload again under the same ID; good uploads are left as they are.
       const state: UploadState =
@@ -313,18 +280,8 @@ export function imageActivities(deps: ImagesDeps) {
           ...(state === 'uploading' ? { reason: null } : {}),
         },
       );
-      // The name may use the upload's own id, so it is set once the row exists.
-      const nameFormat = (p as Provider & ProviderExtras).imageNameFormat ?? DEFAULT_NAME_FORMAT;
-      const externalName = externalImageName(nameFormat, {
-        image: build.image,
-        version: build.version,
-        buildId: build.id,
-        uploadId: row.id,
-      });
-      const hostname =
-        build.builder === 'snapshot'
-          ? templateHostname(build.image, build.version, d?.templateDomain ?? DEFAULT_TEMPLATE_DOMAIN)
-          : externalName;
+      const externalName = formatImageName(p, build.image, build.version);
+      const hostname = build.builder === 'snapshot' && d ? templateServerName(d, build.version) : externalName;
       if (row.externalName !== externalName || row.hostname !== hostname) {
         row = await upsertImageUpload(
           em,
@@ -366,7 +323,7 @@ export function imageActivities(deps: ImagesDeps) {
           ...(input.state === 'ready' || input.state === 'validating' ? { readyAt: new Date() } : {}),
         },
       );
-      const d = deps.config?.diskimages.find((x) => x.name === u.image) as (Diskimage & DiskimageExtras) | undefined;
+      const d = deps.config?.diskimages.find((x) => x.name === u.image);
       await reportToCatalog(u.provider, toReport(row, d?.validate ?? false));
     },
 
@@ -430,6 +387,24 @@ export function imageActivities(deps: ImagesDeps) {
       } finally {
         await fh.close();
       }
+    },
+
+    /**
+     * nodepool's delete-after-upload: once every provider has the build, its local files go, except the formats
+     * in keep-formats. Returns the paths removed.
+     */
+    async removeUploadedFiles(input: { buildId: number }): Promise<string[]> {
+      const em = orm.em.fork();
+      const build = await em.findOneOrFail(ImageBuild, input.buildId);
+      const d = deps.config?.diskimages.find((x) => x.name === build.image);
+      if (!d?.deleteAfterUpload) return [];
+      const keep = new Set<string>(d.keepFormats);
+      const removed = build.files.filter((f) => !keep.has(f.format));
+      for (const f of removed) rmSync(f.path, { force: true });
+      build.files = build.files.filter((f) => keep.has(f.format));
+      build.formats = [...new Set(build.files.map((f) => f.format))].sort();
+      await em.flush();
+      return removed.map((f) => f.path);
     },
 
     /** Prunes old builds' local files and logs (keep the 2 newest READY builds' files, build-log-retention logs). */

@@ -36,26 +36,16 @@ export interface SnapshotBuildResult {
   hostKey?: string;
 }
 
-/** Snapshot settings of a provider-diskimage (nodepool-on-Temporal keys; read defensively). */
-interface SnapshotSettings {
-  baseImage?: string;
-  flavorName?: string;
-  username?: string;
-  privateKey?: string;
-  networks?: string[] | 'auto' | 'none';
-  connectionPort?: number;
-}
-
 const POLL_MS = 1_000;
 
 function settings(
   config: Config | undefined,
   providerName: string,
   image: string,
-): { provider: Provider; diskimage: Diskimage; pd: ProviderDiskimage & SnapshotSettings } {
+): { provider: Provider; diskimage: Diskimage; pd: ProviderDiskimage } {
   const provider = config?.providers.find((p) => p.name === providerName);
   const diskimage = config?.diskimages.find((d) => d.name === image);
-  const pd = provider?.diskimages.find((d) => d.name === image) as (ProviderDiskimage & SnapshotSettings) | undefined;
+  const pd = provider?.diskimages.find((d) => d.name === image);
   if (!provider || !diskimage || !pd)
     throw ApplicationFailure.nonRetryable(
       `provider ${providerName} does not list diskimage ${image} in this worker's nodepool.yaml`,
@@ -140,7 +130,7 @@ export function snapshotActivities(deps: ProviderDeps) {
           flavor: pd.flavorName as string,
           imageId,
           metadata: tags,
-          ...(pd.networks && Array.isArray(pd.networks) ? { networks: pd.networks } : {}),
+          ...(Array.isArray(pd.networkChoice) ? { networks: pd.networkChoice } : {}),
         });
         serverId = server.id;
         const active = await waitActive(adapter, server.id, provider.launchTimeout * 1000, signal, step);
@@ -150,7 +140,7 @@ export function snapshotActivities(deps: ProviderDeps) {
             message: `template ${input.templateName} is ACTIVE without an address`,
             type: 'SnapshotBuild',
           });
-        const port = pd.connectionPort ?? 22;
+        const port = pd.connectionPort;
         step('waiting for ssh');
         const hostKey = await waitSsh(address, port, provider.bootTimeout * 1000, signal);
         await log(`template ${input.templateName} (${server.id}) is up at ${address}:${port}, host key ${hostKey}`);

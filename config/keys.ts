@@ -322,7 +322,7 @@ export const SECTIONS: readonly SectionInfo[] = [
       impl('config-drive', 'boolean', "`true` (nodepool: the cloud's)", 'launches: boot with a config drive'),
       impl('meta', 'map', '`{}`', 'uploads: properties set on the uploaded image'),
       notYet('connection-type', 'string', 'nodepool: how Zuul connects to the node (ssh, winrm, …)'),
-      notYet('connection-port', 'count', 'nodepool: the port Zuul connects to'),
+      impl('connection-port', 'count', '`22`', 'ready checks and snapshot setup scripts: the SSH port'),
       ours(
         'base-image',
         'name',
@@ -358,7 +358,7 @@ export const SECTIONS: readonly SectionInfo[] = [
       impl('python-path', 'string', '`auto`', 'nodes booted from it: the python interpreter'),
       notYet('shell-type', 'string', "nodepool: the node's shell, for Zuul (ansible_shell_type)"),
       notYet('connection-type', 'string', 'nodepool: how Zuul connects to the node (ssh, winrm, …)'),
-      notYet('connection-port', 'count', 'nodepool: the port Zuul connects to'),
+      impl('connection-port', 'count', '`22`', 'ready checks and snapshot setup scripts: the SSH port'),
     ],
   },
   {

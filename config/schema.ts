@@ -117,6 +117,7 @@ const secondsOrNone = () => seconds().transform((s) => (s === 0 ? undefined : s)
 
 const name = () => z.string().min(1);
 const count = () => z.int().min(0);
+const port = () => z.int().min(1).max(65535);
 const strings = () => z.array(name()).min(1);
 /** A list where nodepool takes an empty one as "not given". */
 const optionalStrings = () => z.array(name()).transform((list) => (list.length === 0 ? undefined : list));
@@ -280,6 +281,7 @@ const providerDiskimageSchema = section('provider-diskimages', {
   username: name().optional(),
   'private-key': name().optional(),
   networks: networks().optional(),
+  'connection-port': port().default(22),
 }).transform(({ networks: choice, ...image }) => ({
   ...image,
   ...(choice === undefined ? {} : { networkChoice: choice }),
@@ -292,6 +294,7 @@ const cloudImageSchema = section('cloud-images', {
   'image-name': name().optional(),
   username: name().optional(),
   'python-path': name().default('auto'),
+  'connection-port': port().default(22),
 });
 
 const simulatorSchema = section('simulator', {

@@ -8,15 +8,8 @@ import { ImageUpload } from '../db/entities/index.ts';
 import { catalogQuery } from '../workflows/image-catalog.ts';
 import { catalogWorkflowId } from '../workflows/ids.ts';
 import { createNodepoolEnv, type NodepoolEnv } from './support/nodepool.ts';
+import { BUILD_SCRIPT } from './support/build-script.ts';
 import { until } from './support/poll.ts';
-
-// A builder script as an operator writes one: a small sparse raw disk with a marker, at the path it is given.
-const BUILD_SCRIPT = `#!/bin/sh
-set -eu
-truncate -s 8M "$IMAGE_PATH"
-printf 'nodepool test image %s\\n' "$(date +%s%N)" | dd of="$IMAGE_PATH" bs=512 seek=2048 conv=notrunc 2>/dev/null
-echo "built $IMAGE_PATH"
-`;
 
 let env: NodepoolEnv;
 let stopWorker: () => Promise<void>;
@@ -46,9 +39,6 @@ temporal:
   task-queue: {{taskQueue}}
 `,
   });
-  const { mkdirSync } = await import('node:fs');
-  mkdirSync(env.config.imagesDir, { recursive: true });
-  mkdirSync(env.config.buildLogDir, { recursive: true });
   stopWorker = await env.startWorker();
 });
 

@@ -137,6 +137,8 @@ export async function imageBuild(input: ImageBuildInput): Promise<ImageBuildResu
   }
   await records.finishBuild({ buildId, state: 'ready', ...(reason ? { reason } : {}) });
   const state = failed.length > 0 ? 'partly-failed' : 'ready';
+  // Files stay while a provider still lacks the build: `image-build --retry` uploads them.
+  if (failed.length === 0) await records.removeUploadedFiles({ buildId });
   show(state);
   await records.pruneBuilds({ image: plan.image });
   return { image: plan.image, buildId, version, state, providers: all };
@@ -240,13 +242,16 @@ async function buildConvertUpload(
 }
 
 function uploadOptions(target: BuildTarget): ActivityOptions {
+  const budget = `${target.uploadTimeoutSeconds} seconds`;
   return {
-    // Multi-GiB uploads over slow links take hours; the heartbeat (bytes sent) catches a stalled one.
-    startToCloseTimeout: `${target.uploadTimeoutSeconds} seconds`,
-    heartbeatTimeout: '5 minutes',
+    // image-upload-timeout is the upload's whole budget, retries included; the heartbeat (sent every few
+    // seconds) notices a dead worker within half a minute, so its attempt is retried at once elsewhere.
+    scheduleToCloseTimeout: budget,
+    startToCloseTimeout: budget,
+    heartbeatTimeout: '30 seconds',
     // Quota and rate-limit answers come back retryable with their own delay; a provider that keeps failing
     // ends FAILED with its reason without failing the others.
-    retry: { initialInterval: '30 seconds', backoffCoefficient: 2, maximumInterval: '15 minutes', maximumAttempts: 6 },
+    retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
   };
 }
 

@@ -2,7 +2,7 @@
 // and a worker on its own task queue of the ONE dev server — in this process, or as the real worker process
 // (for tests that kill it). The CLI runs as its own process against it, as an operator's would.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -22,7 +22,10 @@ const ROOT = join(import.meta.dirname, '..', '..');
 
 export interface NodepoolEnv {
   dir: string;
+  /** The simulator behind clouds.yaml's `simcloud`. */
   sim: SimCloud;
+  /** Every simulator by clouds.yaml cloud name (`simcloud` and any `extraClouds`). */
+  sims: Record<string, SimCloud>;
   sshPort: number;
   taskQueue: string;
   configFile: string;
@@ -45,6 +48,8 @@ export interface NodepoolEnvOptions {
   /** nodepool.yaml; `{{taskQueue}}`, `{{temporal}}`, `{{dir}}` and `{{sshPort}}` are filled in. */
   config: string;
   sim?: Partial<SimCloudOptions>;
+  /** More clouds, each its own simulator (cloud name → options), for tests where providers must differ. */
+  extraClouds?: Record<string, Partial<SimCloudOptions>>;
   /** Extra files to write into the test directory before the config is loaded (name → [text, mode]). */
   files?: Record<string, [string, number?]>;
 }
@@ -52,24 +57,24 @@ export interface NodepoolEnvOptions {
 export async function createNodepoolEnv(opts: NodepoolEnvOptions): Promise<NodepoolEnv> {
   const dir = mkdtempSync(join(tmpdir(), `nodepool-${opts.prefix}-`));
   const sshPort = await freePort();
-  const sim = await startSimCloud({ stateDir: join(dir, 'sim'), sshPort, ...opts.sim });
+  const sims: Record<string, SimCloud> = {};
+  sims.simcloud = await startSimCloud({ stateDir: join(dir, 'sim'), sshPort, ...opts.sim });
+  for (const [name, o] of Object.entries(opts.extraClouds ?? {}))
+    sims[name] = await startSimCloud({ stateDir: join(dir, `sim-${name}`), sshPort, ...o });
+  const sim = sims.simcloud;
   const taskQueue = uniqueTaskQueue(opts.prefix);
-  writeFileSync(
-    join(dir, 'clouds.yaml'),
-    [
-      'clouds:',
-      '  simcloud:',
-      '    auth:',
-      `      auth_url: ${sim.authUrl}`,
-      '      username: nodepool',
-      '      password: secret',
-      '      project_name: nodepool',
-      '      user_domain_name: Default',
-      '      project_domain_name: Default',
-      '    region_name: RegionOne',
-      '',
-    ].join('\n'),
-  );
+  const clouds = Object.entries(sims).flatMap(([name, s]) => [
+    `  ${name}:`,
+    '    auth:',
+    `      auth_url: ${s.authUrl}`,
+    '      username: nodepool',
+    '      password: secret',
+    '      project_name: nodepool',
+    '      user_domain_name: Default',
+    '      project_domain_name: Default',
+    '    region_name: RegionOne',
+  ]);
+  writeFileSync(join(dir, 'clouds.yaml'), ['clouds:', ...clouds, ''].join('\n'));
   for (const [name, [text, mode]] of Object.entries(opts.files ?? {}))
     writeFileSync(join(dir, name), text, mode === undefined ? {} : { mode });
   const cloudEnv = { OS_CLIENT_CONFIG_FILE: join(dir, 'clouds.yaml') };
@@ -83,6 +88,8 @@ export async function createNodepoolEnv(opts: NodepoolEnvOptions): Promise<Nodep
       .replaceAll('{{sshPort}}', String(sshPort)),
   );
   const config = loadConfig(configFile);
+  // The worker process makes these at start; an in-process worker's test does it here.
+  for (const d of [config.imagesDir, config.buildLogDir]) mkdirSync(d, { recursive: true });
   const db = await createTestDatabase(opts.prefix.replace(/[^a-z0-9_]/gi, '_'));
   const orm = await openDatabase({ url: db.url });
   await migrate(orm);
@@ -100,6 +107,7 @@ export async function createNodepoolEnv(opts: NodepoolEnvOptions): Promise<Nodep
   return {
     dir,
     sim,
+    sims,
     sshPort,
     taskQueue,
     configFile,
@@ -157,7 +165,7 @@ export async function createNodepoolEnv(opts: NodepoolEnvOptions): Promise<Nodep
       await closeClient();
       await orm.close();
       await db.drop();
-      await sim.close();
+      for (const s of Object.values(sims)) await s.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
