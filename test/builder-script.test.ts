@@ -121,7 +121,10 @@ test('a script builds a sparse raw image: final name, size, sha256, its environm
   assert.deepEqual(unexpected, [], 'only the documented variables');
 
   const log = readFileSync(opts.logPath, 'utf8');
-  assert.match(log, /^nodepool: building ubuntu-noble version 1394514268 \(build 7\) with script: .*build\.sh$/m);
+  assert.match(
+    log,
+    /^nodepool: building ubuntu-noble version 1394514268 \(build 7\) with script: .*build\.sh .*\/ubuntu-noble-1394514268\.raw$/m,
+  );
   assert.match(log, /^building ubuntu-noble for qcow2 vhd$/m, "the script's output, line by line");
   assert.match(log, /^nodepool: environment: .*API_TOKEN.* \(values not logged\)$/m);
   assert.doesNotMatch(log, /s3cret-token-value/, 'our own log lines never hold env-var values');
