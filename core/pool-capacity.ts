@@ -66,6 +66,11 @@ export function useCapacity(l: Ledger, pool: string, r: Resources): void {
   add(l.total, r);
 }
 
+/** Gives back what a node uses (for "what if the nodes being deleted were gone"). */
+export function releaseCapacity(l: Ledger, pool: string, r: Resources): void {
+  useCapacity(l, pool, { instances: -r.instances, cores: -r.cores, ramMB: -r.ramMB });
+}
+
 export function startLaunch(l: Ledger): void {
   l.building++;
 }
@@ -124,6 +129,21 @@ export function firstLimit(
     return { scope: 'provider', reason: `${at}: ${l.total.cores}/${q.cores} cores, ${needs} ${need.cores}` };
   if (q.ramMB !== null && l.total.ramMB + need.ramMB > q.ramMB)
     return { scope: 'provider', reason: `${at}: ${l.total.ramMB}/${q.ramMB} MB RAM, ${needs} ${need.ramMB} MB` };
+  return undefined;
+}
+
+/** The first limit that launching all of `labels` in `pool` together would break, named as for one node. */
+export function firstLimitForAll(
+  l: Ledger,
+  pool: PoolPlanConfig,
+  labels: { resources: Resources; who: string }[],
+): LimitHit | undefined {
+  const need = none();
+  for (const [i, lp] of labels.entries()) {
+    add(need, lp.resources);
+    const hit = firstLimit(l, pool, need, i + 1, lp.who);
+    if (hit) return hit;
+  }
   return undefined;
 }
 

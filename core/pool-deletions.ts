@@ -18,7 +18,12 @@ function offered(input: PlannerInput, node: PoolNode): string | undefined {
   return undefined;
 }
 
-function whyDelete(input: PlannerInput, node: PoolNode, withdrawn: Set<number>): string | undefined {
+function whyDelete(
+  input: PlannerInput,
+  node: PoolNode,
+  withdrawn: Set<number>,
+  pending: Set<string>,
+): string | undefined {
   const { now } = input;
   switch (node.state) {
     case 'building':
@@ -42,8 +47,12 @@ function whyDelete(input: PlannerInput, node: PoolNode, withdrawn: Set<number>):
       return `held for ${duration(now - node.stateSince)}, longer than max-hold-age (${duration(input.maxHoldAge * 1000)})${held}`;
     return undefined;
   }
-  // READY from here on; an allocated node is its request's.
-  if (node.requestKey !== undefined) return undefined;
+  // READY from here on; an allocated node is its request's, while that request is pending. Reserved for a
+  // request that is gone (cancelled, failed), it would hold its capacity forever.
+  if (node.requestKey !== undefined)
+    return pending.has(node.requestKey)
+      ? undefined
+      : `reserved for request ${node.requestKey}, which is no longer pending`;
   const gone = offered(input, node);
   if (gone) return gone;
   if (node.uploadId !== undefined && withdrawn.has(node.uploadId))
@@ -58,9 +67,10 @@ function whyDelete(input: PlannerInput, node: PoolNode, withdrawn: Set<number>):
 /** The nodes to delete now, by node id. */
 export function plannedDeletions(input: PlannerInput): { nodeId: number; reason: string }[] {
   const withdrawn = new Set(input.withdrawnUploads);
+  const pending = new Set(input.requests.map((r) => r.key));
   const out: { nodeId: number; reason: string }[] = [];
   for (const node of [...input.nodes].sort((a, b) => a.id - b.id)) {
-    const reason = whyDelete(input, node, withdrawn);
+    const reason = whyDelete(input, node, withdrawn, pending);
     if (reason) out.push({ nodeId: node.id, reason });
   }
   return out;

@@ -7,8 +7,10 @@
 // then validation boots of new uploads; then min-ready refills. A request either gets everything it is
 // missing at once (READY nodes plus launches that fit every limit) or nothing: partial reservations by
 // requests that wait are how pools deadlock. A request that waits on a capacity limit holds that capacity
-// against everything planned after it (strict priority). A request already holding nodes goes first, as a
-// request nodepool started serving is finished before the next one starts.
+// against everything planned after it (strict priority), and idle READY nodes nobody asked for are deleted to
+// make that room. A request already holding nodes goes first, as a request nodepool started serving is
+// finished before the next one starts. READY nodes reserved for a request that is gone, failed, or does not
+// need them are deleted: nothing else would ever free them.
 import type {
   LaunchReason,
   Plan,
@@ -22,10 +24,13 @@ import type {
 } from './pool-types.ts';
 import {
   concurrencyReason,
+  copyLedger,
   firstLimit,
+  firstLimitForAll,
   freeLaunchSlots,
   neverFits,
   openLedger,
+  releaseCapacity,
   startLaunch,
   sumResources,
   useCapacity,
@@ -131,10 +136,25 @@ function launchOne(
 // ---------------------------------------------------------------------------------------------------------
 // Requests
 
-function reservedFor(ctx: Planning, key: string): PoolNode[] {
-  return ctx.nodes.filter(
-    (n) => n.requestKey === key && (n.state === 'ready' || n.state === 'building') && !ctx.going.has(n.id),
+/**
+ * The nodes (READY or building) already reserved for a request, matched to the labels it asked for, READY ones
+ * first; and the surplus it does not need (reserved under an earlier submission of its key with other labels).
+ */
+function reservations(ctx: Planning, request: PoolRequest): { matched: PoolNode[]; surplus: PoolNode[] } {
+  const left = counts(request.labels);
+  const matched: PoolNode[] = [];
+  const surplus: PoolNode[] = [];
+  const mine = ctx.nodes.filter(
+    (n) => n.requestKey === request.key && (n.state === 'ready' || n.state === 'building') && !ctx.going.has(n.id),
   );
+  for (const n of [...mine.filter((n) => n.state === 'ready'), ...mine.filter((n) => n.state === 'building')]) {
+    const wanted = left.get(n.label) ?? 0;
+    if (wanted > 0) {
+      left.set(n.label, wanted - 1);
+      matched.push(n);
+    } else surplus.push(n);
+  }
+  return { matched, surplus };
 }
 
 /** Priority, then arrival, then key; a request already holding nodes first; one entry per key. */
@@ -144,7 +164,7 @@ function requestOrder(ctx: Planning): PoolRequest[] {
   );
   const seen = new Set<string>();
   const unique = sorted.filter((r) => !seen.has(r.key) && seen.add(r.key));
-  const started = unique.filter((r) => reservedFor(ctx, r.key).length > 0);
+  const started = unique.filter((r) => reservations(ctx, r).matched.length > 0);
   return [...started, ...unique.filter((r) => !started.includes(r))];
 }
 
@@ -175,6 +195,57 @@ function choosePool(ctx: Planning, request: PoolRequest): PoolPlanConfig | strin
   return firstWhyNot as string;
 }
 
+function costs(toLaunch: PoolLabelPlan[]): { resources: Resources; who: string }[] {
+  return toLaunch.map((lp) => ({ resources: lp.resources as Resources, who: who(lp) }));
+}
+
+const idleLongest = (a: PoolNode, b: PoolNode) =>
+  (a.readySince ?? a.stateSince) - (b.readySince ?? b.stateSince) || a.id - b.id;
+
+/**
+ * A request waiting on a limit while idle READY nodes nobody asked for fill it would wait forever (with
+ * min-ready 0 and no max-ready-age they never go): delete the longest-idle ones, as few as make it fit once
+ * they and the nodes already being deleted are gone. Only when that is enough: otherwise they still serve.
+ */
+function makeRoom(
+  ctx: Planning,
+  request: PoolRequest,
+  pool: PoolPlanConfig,
+  toLaunch: PoolLabelPlan[],
+  scope: 'pool' | 'provider',
+  reason: string,
+): void {
+  const trial = copyLedger(ctx.ledger);
+  for (const n of ctx.nodes)
+    if (n.state === 'deleting' || ctx.going.has(n.id)) releaseCapacity(trial, n.pool, n.resources);
+  if (!firstLimitForAll(trial, pool, costs(toLaunch))) return;
+  const idle = ctx.nodes
+    .filter(
+      (n) =>
+        n.state === 'ready' &&
+        n.requestKey === undefined &&
+        !n.validation &&
+        !ctx.going.has(n.id) &&
+        !ctx.taken.has(n.id) &&
+        (scope === 'provider' || n.pool === pool.name),
+    )
+    .sort(idleLongest);
+  const chosen: PoolNode[] = [];
+  for (const n of idle) {
+    releaseCapacity(trial, n.pool, n.resources);
+    chosen.push(n);
+    if (firstLimitForAll(trial, pool, costs(toLaunch))) continue;
+    for (const c of chosen) {
+      ctx.plan.delete.push({
+        nodeId: c.id,
+        reason: `idle, deleted to make room for request ${request.key}: ${reason}`,
+      });
+      ctx.going.add(c.id);
+    }
+    return;
+  }
+}
+
 /** Why the launches a request is missing cannot all start now; undefined when they can. */
 function launchesBlocked(
   ctx: Planning,
@@ -186,31 +257,36 @@ function launchesBlocked(
     const image = imageOf(ctx, lp);
     if (typeof image === 'string') return { reason: image };
   }
-  const need: Resources = { instances: 0, cores: 0, ramMB: 0 };
-  for (const [i, lp] of toLaunch.entries()) {
-    const r = lp.resources as Resources;
-    need.instances += r.instances;
-    need.cores += r.cores;
-    need.ramMB += r.ramMB;
-    const hit = firstLimit(ctx.ledger, pool, need, i + 1, who(lp));
-    if (hit) return { reason: hit.reason, holds: hit.scope };
-  }
+  const hit = firstLimitForAll(ctx.ledger, pool, costs(toLaunch));
+  if (hit) return { reason: hit.reason, holds: hit.scope };
   const held = toLaunch.length > 0 ? heldFor(ctx, pool) : undefined;
   return held ? { reason: held } : undefined;
+}
+
+/** Deletes the READY ones of reserved nodes nobody will use (building ones are orphaned, then go once READY). */
+function dropReservations(ctx: Planning, nodes: PoolNode[], reason: string): void {
+  for (const n of nodes)
+    if (n.state === 'ready') {
+      ctx.plan.delete.push({ nodeId: n.id, reason });
+      ctx.going.add(n.id);
+    }
 }
 
 function serve(ctx: Planning, request: PoolRequest): void {
   const { plan } = ctx;
   const key = request.key;
-  if (request.labels.length === 0) {
-    plan.fail.push({ requestKey: key, reason: 'the request names no labels' });
-    return;
-  }
-  const pool = choosePool(ctx, request);
+  const { matched, surplus } = reservations(ctx, request);
+  const pool = request.labels.length === 0 ? 'the request names no labels' : choosePool(ctx, request);
   if (typeof pool === 'string') {
     plan.fail.push({ requestKey: key, reason: pool });
+    dropReservations(ctx, [...matched, ...surplus], `reserved for request ${key}, which failed: ${pool}`);
     return;
   }
+  dropReservations(
+    ctx,
+    surplus,
+    `reserved for request ${key}, which does not need it (it asks for ${request.labels.join(', ')})`,
+  );
 
   // What it still needs after the nodes already reserved for it, then READY free nodes of the pool (the
   // longest-idle first), then launches.
@@ -223,7 +299,7 @@ function serve(ctx: Planning, request: PoolRequest): void {
     into.set(n.label, [...(into.get(n.label) ?? []), n]);
     return true;
   };
-  for (const n of reservedFor(ctx, key)) take(reserved, n);
+  for (const n of matched) take(reserved, n);
   const free = ctx.nodes
     .filter(
       (n) =>
@@ -235,7 +311,7 @@ function serve(ctx: Planning, request: PoolRequest): void {
         !ctx.going.has(n.id) &&
         !ctx.taken.has(n.id),
     )
-    .sort((a, b) => (a.readySince ?? a.stateSince) - (b.readySince ?? b.stateSince) || a.id - b.id);
+    .sort(idleLongest);
   const allocated = new Map<string, PoolNode[]>();
   const allocatedIds: number[] = [];
   for (const n of free) if (take(allocated, n)) allocatedIds.push(n.id);
@@ -256,6 +332,7 @@ function serve(ctx: Planning, request: PoolRequest): void {
     if (blocked.holds === 'pool' && !ctx.poolHeld.has(pool.name)) ctx.poolHeld.set(pool.name, held);
     if (blocked.holds === 'provider')
       ctx.providerHeld ??= `capacity in ${ctx.input.provider} is held for request ${key} (priority ${request.priority}), which waits: ${blocked.reason}`;
+    if (blocked.holds) makeRoom(ctx, request, pool, toLaunch, blocked.holds, blocked.reason);
     plan.wait.push({ requestKey: key, reason: blocked.reason });
     return;
   }
@@ -330,8 +407,9 @@ function minReady(ctx: Planning): void {
         n.label === label &&
         !n.validation &&
         n.requestKey === undefined &&
+        !n.deleteRequested &&
         !ctx.going.has(n.id) &&
-        ((n.state === 'ready' && !ctx.allocated.has(n.id) && !n.deleteRequested) || n.state === 'building'),
+        ((n.state === 'ready' && !ctx.allocated.has(n.id)) || n.state === 'building'),
     ).length;
     const pools = input.pools.filter((p) => labelIn(p, label));
     while (available < wanted) {
@@ -372,6 +450,7 @@ export function planPool(input: PlannerInput): Plan {
     poolHeld: new Map(),
   };
   for (const request of requestOrder(ctx)) serve(ctx, request);
+  plan.delete.sort((a, b) => a.nodeId - b.nodeId);
   validate(ctx);
   minReady(ctx);
   return plan;

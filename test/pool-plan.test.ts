@@ -166,7 +166,13 @@ test('deletions: idle READY unallocated nodes older than max-ready-age are repla
     poolNode(4, { readySince: T0 - 2 * HOUR, validation: true }),
     poolNode(5, { readySince: T0 - HOUR }),
   ];
-  const plan = planPool(poolInput({ nodes, labels: { small: { minReady: 3, maxReadyAge: 3600 } } }));
+  const plan = planPool(
+    poolInput({
+      nodes,
+      labels: { small: { minReady: 3, maxReadyAge: 3600 } },
+      requests: [poolRequest('r9', ['small'])],
+    }),
+  );
   assert.deepEqual(plan.delete, [
     { nodeId: 1, reason: 'idle READY for 2.0 h, longer than max-ready-age of small (60 min)' },
     { nodeId: 2, reason: 'idle READY for 2.0 h, longer than max-ready-age of small (60 min)' },
@@ -180,7 +186,8 @@ test('deletions: idle READY unallocated nodes older than max-ready-age are repla
 
 test('deletions: READY unallocated nodes booted from a withdrawn upload are replaced', () => {
   const nodes = [poolNode(1, { uploadId: 99 }), poolNode(2, { uploadId: 99, requestKey: 'r1' }), poolNode(3)];
-  assert.deepEqual(planPool(poolInput({ nodes, withdrawnUploads: [99] })).delete, [
+  const input = poolInput({ nodes, withdrawnUploads: [99], requests: [poolRequest('r1', ['small'])] });
+  assert.deepEqual(planPool(input).delete, [
     { nodeId: 1, reason: 'booted from upload 99, which an operator withdrew (image-delete)' },
   ]);
 });
@@ -192,9 +199,43 @@ test('deletions: READY unallocated nodes whose pool or label left the config are
     poolNode(3, { pool: 'gone', requestKey: 'r1' }),
     poolNode(4, { pool: 'gone', state: 'in-use' }),
   ];
-  assert.deepEqual(planPool(poolInput({ nodes })).delete, [
+  assert.deepEqual(planPool(poolInput({ nodes, requests: [poolRequest('r1', ['small'])] })).delete, [
     { nodeId: 1, reason: 'pool gone is no longer in the configuration of east' },
     { nodeId: 2, reason: 'pool main no longer offers label medium' },
+  ]);
+});
+
+test('deletions: READY nodes reserved for a request that is no longer pending are deleted', () => {
+  const nodes = [
+    poolNode(1, { requestKey: 'cancelled' }),
+    poolNode(2, { requestKey: 'cancelled', state: 'building' }),
+    poolNode(3, { requestKey: 'cancelled', state: 'in-use' }),
+    poolNode(4, { requestKey: 'r1' }),
+  ];
+  assert.deepEqual(planPool(poolInput({ nodes, requests: [poolRequest('r1', ['small'])] })).delete, [
+    { nodeId: 1, reason: 'reserved for request cancelled, which is no longer pending' },
+  ]);
+});
+
+test('deletions: a request that fails releases its READY reservations by deleting them', () => {
+  const nodes = [poolNode(1, { requestKey: 'r1' }), poolNode(2, { requestKey: 'r1', state: 'building' })];
+  const plan = planPool(poolInput({ nodes, requests: [poolRequest('r1', ['small', 'gpu'])] }));
+  assert.deepEqual(plan.fail, [{ requestKey: 'r1', reason: 'no pool of east offers label gpu' }]);
+  assert.deepEqual(plan.delete, [
+    { nodeId: 1, reason: 'reserved for request r1, which failed: no pool of east offers label gpu' },
+  ]);
+});
+
+test('deletions: READY nodes reserved for a request beyond what it asks for are deleted', () => {
+  // r1 was first submitted for [small, large]; its key now asks for [small] only.
+  const nodes = [
+    poolNode(1, { requestKey: 'r1' }),
+    poolNode(2, { requestKey: 'r1', label: 'large', resources: LARGE }),
+  ];
+  const plan = planPool(poolInput({ nodes, requests: [poolRequest('r1', ['small'])] }));
+  assert.deepEqual(plan.fulfil, [{ requestKey: 'r1', nodeIds: [1] }]);
+  assert.deepEqual(plan.delete, [
+    { nodeId: 2, reason: 'reserved for request r1, which does not need it (it asks for small)' },
   ]);
 });
 
@@ -484,6 +525,58 @@ test('requests: all or nothing: a request whose launches do not all fit reserves
   assert.match(waitOf(input, 'r2') ?? '', /^capacity in pool main is held for request r1 \(priority 200\)/);
 });
 
+test('requests: the READY nodes a waiting request would get are set aside for it, not given to later ones', () => {
+  const pools = mainWith({
+    labels: [
+      { label: 'small', image: { diskimage: 'ubuntu' }, flavor: 'm1.small', resources: SMALL },
+      { label: 'large', image: { diskimage: 'fedora' }, flavor: 'm1.large', resources: LARGE },
+    ],
+  });
+  const input = poolInput({
+    pools,
+    nodes: [poolNode(1)],
+    requests: [poolRequest('r1', ['small', 'large']), poolRequest('r2', ['small'], { submittedAt: T0 })],
+  });
+  const plan = planPool(input);
+  assert.equal(waitOf(input, 'r1'), 'label large has no READY image in east');
+  // r1 waits for an image, not for capacity: r2 may launch, but node 1 stays for r1.
+  assert.deepEqual([plan.allocate, plan.fulfil], [[], []]);
+  assert.deepEqual(launches(input), ['main/small/request/r2']);
+});
+
+test('requests: idle READY nodes nobody asked for are deleted to make room for a request waiting on a limit', () => {
+  const input = poolInput({
+    pools: mainWith({ maxServers: 4 }),
+    nodes: [
+      poolNode(1, { label: 'large', resources: LARGE, readySince: T0 - 5 * 60_000 }),
+      poolNode(2, { label: 'large', resources: LARGE, readySince: T0 - 50 * 60_000 }),
+      poolNode(3, { state: 'used' }),
+      poolNode(4),
+    ],
+    requests: [poolRequest('r1', ['small', 'small', 'small'])],
+  });
+  const plan = planPool(input);
+  // Node 4 is r1's; node 3 is being deleted anyway; one more slot is needed: the longest-idle large node.
+  assert.deepEqual(plan.delete, [
+    { nodeId: 2, reason: 'idle, deleted to make room for request r1: pool main is at max-servers (4/4)' },
+    { nodeId: 3, reason: 'used: released by its user (nodes serve one job)' },
+  ]);
+  assert.deepEqual(plan.launch, []);
+  // Once they are gone, r1 gets node 4 and two launches.
+  const after = planPool({ ...input, nodes: [poolNode(1, { label: 'large', resources: LARGE }), poolNode(4)] });
+  assert.deepEqual(after.allocate, [{ requestKey: 'r1', nodeIds: [4] }]);
+  assert.equal(after.launch.length, 2);
+  // Nothing is deleted when that would not be enough.
+  const busy = {
+    ...input,
+    nodes: [...input.nodes, poolNode(5, { state: 'in-use' }), poolNode(6, { state: 'in-use' })],
+  };
+  assert.deepEqual(
+    planPool(busy).delete.map((d) => d.nodeId),
+    [3],
+  );
+});
+
 test('requests: a request already holding nodes goes first, so pools cannot deadlock', () => {
   // r-low holds node 1 and lost its second node (failed). r-high arrived since and needs both slots.
   const input = poolInput({
@@ -538,6 +631,7 @@ test('min-ready: counts READY unallocated and unreserved building nodes, launche
     poolNode(5, { validation: true }),
     poolNode(6, { state: 'in-use' }),
     poolNode(7, { label: 'large', resources: LARGE }),
+    poolNode(8, { state: 'building', deleteRequested: true }), // goes once READY
   ];
   const input = poolInput({ nodes, labels: { small: { minReady: 4 }, large: { minReady: 1 } } });
   assert.deepEqual(launches(input), ['main/small/min-ready', 'main/small/min-ready']);
