@@ -56,6 +56,8 @@ export type LabelImage = { diskimage: string } | { cloudImage: string };
 export interface PoolLabelPlan {
   label: string;
   image: LabelImage;
+  /** The flavor's name (`flavor-name`), for reasons like "m1.large needs 4"; the label's name stands in without it. */
+  flavor?: string;
   /** Flavor resources; undefined until the flavor list was read (then launches of it wait). */
   resources?: Resources;
 }
