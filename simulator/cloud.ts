@@ -7,14 +7,9 @@ import { Prng, streamSeed } from './faults.ts';
 import type { Knobs } from './knobs.ts';
 import { SshFleet, loopbackAddress } from './ssh.ts';
 import { isoSeconds } from './http.ts';
-import type { ImageRecord, ServerRecord } from './state.ts';
+import { APP_CRED, ROLES } from './identity.ts';
+import type { AppCredRecord, ImageRecord, ServerRecord } from './state.ts';
 import { StateStore } from './state.ts';
-
-export const DOMAIN = { id: 'default', name: 'Default' };
-export const USER = { id: '8a3f0c9d2b7e4f51a6c3d2e1f0b9a871', name: 'nodepool', password: 'secret' };
-export const PROJECT = { id: '4e1c7a2b9d3f4a6e8b5c0d1f2a3b4c5d', name: 'nodepool' };
-export const ROLE = { id: 'c2a9f3e1d4b54a7f9e8d7c6b5a4f3e2d', name: 'member' };
-export const APP_CRED = { id: 'nodepool-appcred', name: 'nodepool-appcred', secret: 'appcred-secret' };
 
 export interface Flavor {
   id: string;
@@ -89,6 +84,29 @@ export class Cloud {
 
   imageUrl(region: string): string {
     return `${this.baseUrl}/${region}/image`;
+  }
+
+  /** Unversioned, as Neutron is usually listed; clients add /v2.0. */
+  networkUrl(region: string): string {
+    return `${this.baseUrl}/${region}/network`;
+  }
+
+  /** Application credentials, the built-in one seeded the first time (a deleted one stays deleted). */
+  get appCreds(): Record<string, AppCredRecord> {
+    this.state.appCreds ??= {
+      [APP_CRED.id]: {
+        id: APP_CRED.id,
+        name: APP_CRED.name,
+        description: 'built into the simulator',
+        userId: APP_CRED.userId,
+        projectId: APP_CRED.projectId,
+        secretSha256: createHash('sha256').update(APP_CRED.secret).digest('hex'),
+        roles: [ROLES.member.name, ROLES.reader.name],
+        expiresAt: null,
+        unrestricted: false,
+      },
+    };
+    return this.state.appCreds;
   }
 
   uuid(): string {

@@ -16,6 +16,9 @@ export const OPERATIONS = [
   'image.get',
   'image.list',
   'image.delete',
+  'image.stage',
+  'image.import',
+  'network.list',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -50,7 +53,27 @@ export interface Knobs {
   hangDeletes: boolean;
   /** How long a deleted server is still listed by changes-since (as DELETED) before it is forgotten. */
   deletedRetentionSeconds: number;
+  /** Neutron's networks (read-only through the API); servers attach to them by uuid. */
+  networks: NetworkKnob[];
+  /** Glance's interoperable import methods (`GET /v2/info/import`); [] = import disabled (404). */
+  imageImportMethods: ImportMethod[];
+  /** false = `PUT /v2/images/{id}/file` is refused (403) as on clouds that allow only import. */
+  imageDirectUpload: boolean;
+  /** What an SSH `exec` does: run the command, refuse the channel, or exit 1 with a message. */
+  sshExec: 'run' | 'refuse' | 'fail';
+  /** Whether SSH accepts any credentials or refuses every one. */
+  sshAuth: 'accept' | 'refuse';
 }
+
+export interface NetworkKnob {
+  id: string;
+  name: string;
+  /** router:external */
+  external: boolean;
+}
+
+export const IMPORT_METHODS = ['glance-direct'] as const;
+export type ImportMethod = (typeof IMPORT_METHODS)[number];
 
 /** What setKnobs and PUT /admin/knobs accept: any subset of keys; quota may itself be partial. */
 export type KnobsPatch = Partial<Omit<Knobs, 'quota'>> & { quota?: Partial<Knobs['quota']> };
@@ -66,7 +89,17 @@ export const DEFAULT_KNOBS: Knobs = {
   serverErrorRate: 0,
   hangDeletes: false,
   deletedRetentionSeconds: 3600,
+  networks: [
+    { id: '5f0e6b2a-8c1d-4e3f-9a7b-2c4d6e8f0a1b', name: 'private', external: false },
+    { id: 'a1c3e5f7-9b2d-4f6a-8c0e-1d3f5a7b9c2e', name: 'public', external: true },
+  ],
+  imageImportMethods: ['glance-direct'],
+  imageDirectUpload: true,
+  sshExec: 'run',
+  sshAuth: 'accept',
 };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const range = z
   .strictObject({ min: z.number().min(0), max: z.number().min(0) })
@@ -99,6 +132,19 @@ const knobsPatch = z.strictObject({
   serverErrorRate: z.number().min(0).max(1),
   hangDeletes: z.boolean(),
   deletedRetentionSeconds: z.number().min(0),
+  networks: z
+    .array(
+      z.strictObject({
+        id: z.string().regex(UUID, 'must be a lower-case UUID'),
+        name: z.string().min(1).max(255),
+        external: z.boolean(),
+      }),
+    )
+    .refine((nets) => new Set(nets.map((n) => n.id)).size === nets.length, { message: 'network ids must be unique' }),
+  imageImportMethods: z.array(z.enum(IMPORT_METHODS)),
+  imageDirectUpload: z.boolean(),
+  sshExec: z.enum(['run', 'refuse', 'fail']),
+  sshAuth: z.enum(['accept', 'refuse']),
 });
 
 export class KnobsError extends Error {}

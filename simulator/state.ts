@@ -17,6 +17,8 @@ export interface TokenRecord {
   domainScope?: string;
   systemScope?: boolean;
   methods: string[];
+  /** Role names on the project (implied ones included); absent in state files written before roles existed. */
+  roles?: string[];
   appCredId?: string;
   issuedAt: string;
   expiresAt: string;
@@ -89,6 +91,20 @@ export interface ImageRecord {
   activeAt?: number;
 }
 
+/** An application credential a user created (or the built-in one); the secret is kept only as a digest. */
+export interface AppCredRecord {
+  id: string;
+  name: string;
+  description: string | null;
+  userId: string;
+  projectId: string;
+  secretSha256: string;
+  roles: string[];
+  /** As the client sent it (Keystone echoes it back), or null. */
+  expiresAt: string | null;
+  unrestricted: boolean;
+}
+
 export interface SimState {
   version: 1;
   seq: number;
@@ -100,6 +116,8 @@ export interface SimState {
    *  deletedRetentionSeconds. */
   deletedServers: Record<string, ServerRecord>;
   images: Record<string, ImageRecord>;
+  /** Absent until the simulator first starts on this state: then seeded with the built-in credential. */
+  appCreds?: Record<string, AppCredRecord>;
   /** Next 127.x.y.z candidate, as an index. */
   nextAddress: number;
 }

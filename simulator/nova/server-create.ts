@@ -1,7 +1,7 @@
 // POST /servers: validates the request the way Nova's schema and API layer do, enforces quota, then records a
 // BUILD server whose boot time and fate are drawn from the seeded stream and binds its SSH endpoint.
 import type { Cloud } from '../cloud.ts';
-import { AVAILABILITY_ZONE, USER } from '../cloud.ts';
+import { AVAILABILITY_ZONE } from '../cloud.ts';
 import type { Reply, RequestContext } from '../http.ts';
 import { HttpError, isObject, isoSeconds, readJson } from '../http.ts';
 import { generateHostKey } from '../ssh.ts';
@@ -115,7 +115,7 @@ export async function createServer(cloud: Cloud, ctx: RequestContext, token: Tok
     region: ctx.region,
     name: s.name,
     projectId: token.projectId ?? '',
-    userId: USER.id,
+    userId: token.userId,
     flavorId: flavor.id,
     imageId,
     metadata,
