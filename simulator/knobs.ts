@@ -44,7 +44,8 @@ export interface Knobs {
   uploadBytesPerSecond: number | null;
   latencyMs: { min: number; max: number };
   faults: FaultRule[];
-  quota: { instances: number; cores: number; ramMB: number; metadataItems: number };
+  /** ports: Neutron's port quota, one port per network a server attaches to. */
+  quota: { instances: number; cores: number; ramMB: number; metadataItems: number; ports: number };
   /** Over the limit the API answers 429 with Retry-After. */
   rateLimit: { requestsPerSecond: number; retryAfterSeconds: number } | null;
   /** Fraction of new servers that end in ERROR instead of ACTIVE. */
@@ -84,7 +85,7 @@ export const DEFAULT_KNOBS: Knobs = {
   uploadBytesPerSecond: null,
   latencyMs: { min: 0, max: 0 },
   faults: [],
-  quota: { instances: 100, cores: 400, ramMB: 819200, metadataItems: 128 },
+  quota: { instances: 100, cores: 400, ramMB: 819200, metadataItems: 128, ports: 500 },
   rateLimit: null,
   serverErrorRate: 0,
   hangDeletes: false,
@@ -117,6 +118,7 @@ const quotaPatch = z.strictObject({
   cores: z.number().int().min(-1),
   ramMB: z.number().int().min(-1),
   metadataItems: z.number().int().min(-1),
+  ports: z.number().int().min(-1),
 });
 
 const knobsPatch = z.strictObject({

@@ -33,7 +33,15 @@ export interface ServerRecord {
   projectId: string;
   userId: string;
   flavorId: string;
+  /** '' when booted from a volume. */
   imageId: string;
+  /** Neutron network ids the server is attached to ([] for `none`); absent in older state files (= private). */
+  networks?: string[];
+  accessIPv4?: string;
+  accessIPv6?: string;
+  schedulerHints?: Record<string, unknown>;
+  /** Volumes from block_device_mapping_v2 (there is no Cinder: only their ids exist). */
+  volumes?: Array<{ id: string; deleteOnTermination: boolean }>;
   metadata: Record<string, string>;
   /** BUILD, ACTIVE, ERROR, or DELETED (only in SimState.deletedServers). */
   status: string;

@@ -50,6 +50,8 @@ export async function image(cloud: Cloud, ctx: RequestContext, token: TokenRecor
   }
   if (coll === 'info' && id === 'import') throw new HttpError(404, 'The resource could not be found.');
   if (coll !== 'images') throw new HttpError(404, 'The resource could not be found.');
+  // `/v2/images/` names an image with an empty id: no such image (Glance does not treat it as the collection).
+  if (id === undefined && ctx.url.pathname.endsWith('/')) throw new HttpError(404, 'The resource could not be found.');
   if (id === undefined) {
     if (m === 'POST') return createImage(cloud, ctx, token);
     if (m === 'GET') return listImages(cloud, ctx, token);
