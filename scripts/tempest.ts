@@ -159,6 +159,7 @@ async function main(): Promise<number> {
         logFile: join(WORK, 'tempest.log'),
         imageRef,
         imageRefAlt,
+        publicNetworkId: sim.knobs().networks.find((n) => n.external)?.id ?? '',
       }),
     );
     writeFileSync(join(WORK, 'include.txt'), `${INCLUDE.join('\n')}\n`);

@@ -7,8 +7,8 @@ import { Prng, streamSeed } from './faults.ts';
 import type { Knobs } from './knobs.ts';
 import { SshFleet, loopbackAddress } from './ssh.ts';
 import { isoSeconds } from './http.ts';
-import { APP_CRED, ROLES } from './identity.ts';
-import type { AppCredRecord, ImageRecord, ServerRecord } from './state.ts';
+import { APP_CRED, BUILTIN_KEYPAIR, ROLES } from './identity.ts';
+import type { AppCredRecord, ImageRecord, KeypairRecord, ServerRecord } from './state.ts';
 import { StateStore } from './state.ts';
 
 export interface Flavor {
@@ -89,6 +89,22 @@ export class Cloud {
   /** Unversioned, as Neutron is usually listed; clients add /v2.0. */
   networkUrl(region: string): string {
     return `${this.baseUrl}/${region}/network`;
+  }
+
+  /** Key pairs by user, the built-in one seeded the first time (a deleted one stays deleted). */
+  get keypairs(): Record<string, Record<string, KeypairRecord>> {
+    this.state.keypairs ??= {
+      [BUILTIN_KEYPAIR.userId]: {
+        [BUILTIN_KEYPAIR.name]: {
+          ...BUILTIN_KEYPAIR,
+          fingerprint: '0b:de:eb:01:2b:f0:ff:53:66:4e:bf:5d:16:3a:fd:d2',
+          type: 'ssh',
+          seq: 0,
+          createdAt: '2024-01-01T00:00:00Z',
+        },
+      },
+    };
+    return this.state.keypairs;
   }
 
   /** Application credentials, the built-in one seeded the first time (a deleted one stays deleted). */

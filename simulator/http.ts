@@ -132,4 +132,6 @@ export interface RequestContext {
   region: string;
   /** Nova microversion as [major, minor]; [2, 1] elsewhere. */
   microversion: [number, number];
+  /** The x-openstack-request-id this request is answered with. */
+  requestId: string;
 }

@@ -69,6 +69,13 @@ export const APP_CRED = {
   projectId: PROJECTS.nodepool.id,
 };
 
+/** A key pair user nodepool has from the start, so configs naming key-name: nodepool boot on a fresh simulator. */
+export const BUILTIN_KEYPAIR = {
+  name: 'nodepool',
+  userId: USER.id,
+  publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFvwUfmSfNQ+PrHUWLbAnbM08iP65j8DHPPKs4f1oMtY nodepool-simulator',
+};
+
 export function userById(id: string): User | undefined {
   return USERS.find((u) => u.id === id);
 }

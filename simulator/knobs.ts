@@ -56,10 +56,14 @@ export interface Knobs {
   deletedRetentionSeconds: number;
   /** Neutron's networks (read-only through the API); servers attach to them by uuid. */
   networks: NetworkKnob[];
+  /** Security group names every project has in Neutron; a server create naming another is refused (400). */
+  securityGroups: string[];
   /** Glance's interoperable import methods (`GET /v2/info/import`); [] = import disabled (404). */
   imageImportMethods: ImportMethod[];
   /** false = `PUT /v2/images/{id}/file` is refused (403) as on clouds that allow only import. */
   imageDirectUpload: boolean;
+  /** Refuse (415) uploaded or imported data whose first bytes are not the image's disk_format, as Glance does. */
+  imageFormatEnforcement: boolean;
   /** What an SSH `exec` does: run the command, refuse the channel, or exit 1 with a message. */
   sshExec: 'run' | 'refuse' | 'fail';
   /** Whether SSH accepts any credentials or refuses every one. */
@@ -94,8 +98,10 @@ export const DEFAULT_KNOBS: Knobs = {
     { id: '5f0e6b2a-8c1d-4e3f-9a7b-2c4d6e8f0a1b', name: 'private', external: false },
     { id: 'a1c3e5f7-9b2d-4f6a-8c0e-1d3f5a7b9c2e', name: 'public', external: true },
   ],
+  securityGroups: ['default'],
   imageImportMethods: ['glance-direct'],
   imageDirectUpload: true,
+  imageFormatEnforcement: false,
   sshExec: 'run',
   sshAuth: 'accept',
 };
@@ -143,8 +149,10 @@ const knobsPatch = z.strictObject({
       }),
     )
     .refine((nets) => new Set(nets.map((n) => n.id)).size === nets.length, { message: 'network ids must be unique' }),
+  securityGroups: z.array(z.string().min(1).max(255)),
   imageImportMethods: z.array(z.enum(IMPORT_METHODS)),
   imageDirectUpload: z.boolean(),
+  imageFormatEnforcement: z.boolean(),
   sshExec: z.enum(['run', 'refuse', 'fail']),
   sshAuth: z.enum(['accept', 'refuse']),
 });

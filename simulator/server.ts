@@ -89,7 +89,15 @@ export class Router {
       region = first;
       path = segments.slice(2);
     } else {
-      const ctx = { req, url, method, path: segments, region: '', microversion: [2, 1] } as RequestContext;
+      const ctx = {
+        req,
+        url,
+        method,
+        path: segments,
+        region: '',
+        microversion: [2, 1],
+        requestId: '',
+      } as RequestContext;
       const known = this.cloud.regions.map((r) => `/${r}/compute, /${r}/image, /${r}/network`).join(', ');
       return this.send(
         res,
@@ -97,8 +105,9 @@ export class Router {
         errorReply('identity', new HttpError(404, `No such endpoint; try /identity, ${known}`), req),
       );
     }
-    const ctx: RequestContext = { req, url, method, path, region, microversion: [2, 1] };
-    const extraHeaders: Record<string, string> = { 'x-openstack-request-id': `req-${randomUUID()}` };
+    const requestId = `req-${randomUUID()}`;
+    const ctx: RequestContext = { req, url, method, path, region, microversion: [2, 1], requestId };
+    const extraHeaders: Record<string, string> = { 'x-openstack-request-id': requestId };
     if (service === 'compute') extraHeaders['x-compute-request-id'] = extraHeaders['x-openstack-request-id']!;
     let reply: Reply;
     try {

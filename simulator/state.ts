@@ -94,6 +94,8 @@ export interface ImageRecord {
   properties: Record<string, unknown>;
   createdAt: string;
   updatedAt: string;
+  /** Import tasks (glance-direct), newest last. */
+  tasks?: ImageTaskRecord[];
   /** For snapshots in progress: when queued → saving and saving → active happen. */
   savingAt?: number;
   activeAt?: number;
@@ -113,6 +115,29 @@ export interface AppCredRecord {
   unrestricted: boolean;
 }
 
+export interface ImageTaskRecord {
+  id: string;
+  type: 'api_image_import';
+  status: 'processing' | 'success' | 'failure';
+  owner: string;
+  userId: string;
+  requestId: string;
+  method: string;
+  message: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface KeypairRecord {
+  name: string;
+  userId: string;
+  publicKey: string;
+  fingerprint: string;
+  type: 'ssh' | 'x509';
+  seq: number;
+  createdAt: string;
+}
+
 export interface SimState {
   version: 1;
   seq: number;
@@ -126,6 +151,8 @@ export interface SimState {
   images: Record<string, ImageRecord>;
   /** Absent until the simulator first starts on this state: then seeded with the built-in credential. */
   appCreds?: Record<string, AppCredRecord>;
+  /** Key pairs by user id, then name; absent until first start (then seeded with the built-in one). */
+  keypairs?: Record<string, Record<string, KeypairRecord>>;
   /** Next 127.x.y.z candidate, as an index. */
   nextAddress: number;
 }

@@ -3,7 +3,6 @@
 import type { Cloud } from '../cloud.ts';
 import { AVAILABILITY_ZONE } from '../cloud.ts';
 import type { Reply, RequestContext } from '../http.ts';
-import { isIPv4, isIPv6 } from 'node:net';
 import { HttpError, isObject, isoSeconds, readJson } from '../http.ts';
 import { generateHostKey } from '../ssh.ts';
 import type { ImageRecord, ServerRecord, TokenRecord } from '../state.ts';
@@ -12,7 +11,8 @@ import { flavorById } from './flavors.ts';
 import { atLeast } from './microversion.ts';
 import { checkQuota } from './quota.ts';
 import { serverLinks } from './servers.ts';
-import { checkMetadata, invalid } from './validation.ts';
+import { accessIp, checkMetadata, checkServerName, invalid } from './validation.ts';
+import { findKeypair } from './keypairs.ts';
 
 const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
@@ -56,9 +56,7 @@ export async function createServer(cloud: Cloud, ctx: RequestContext, token: Tok
       throw invalid('server', s, `Additional properties are not allowed ('${key}' was unexpected)`);
     }
   }
-  if (typeof s.name !== 'string' || s.name.length < 1 || s.name.length > 255 || s.name.trim() !== s.name) {
-    throw invalid('name', s.name, 'name must be a string of 1 to 255 characters without leading or trailing spaces');
-  }
+  const name = checkServerName(s.name);
   if (typeof s.flavorRef !== 'string' && typeof s.flavorRef !== 'number') {
     throw invalid('flavorRef', s.flavorRef, "'flavorRef' is a required property");
   }
@@ -70,13 +68,13 @@ export async function createServer(cloud: Cloud, ctx: RequestContext, token: Tok
     if (s.networks === undefined) throw invalid('server', s, "'networks' is a required property");
   }
   const networks = requestedNetworks(cloud, ctx, token, s.networks);
-  const accessIPv4 = accessIp(s.accessIPv4, 'accessIPv4', isIPv4, 'ipv4');
-  const accessIPv6 = accessIp(s.accessIPv6, 'accessIPv6', isIPv6, 'ipv6');
+  const accessIPv4 = accessIp(s.accessIPv4, 'accessIPv4');
+  const accessIPv6 = accessIp(s.accessIPv6, 'accessIPv6');
   const hints = (body as Record<string, unknown>)['OS-SCH-HNT:scheduler_hints'] ?? {};
   if (!isObject(hints))
     throw invalid('OS-SCH-HNT:scheduler_hints', hints, `${JSON.stringify(hints)} is not of type 'object'`);
   const metadata = s.metadata === undefined ? {} : checkMetadata(cloud, s.metadata, 'metadata');
-  if (s.key_name !== undefined && (typeof s.key_name !== 'string' || s.key_name === '')) {
+  if (s.key_name !== undefined && (typeof s.key_name !== 'string' || !findKeypair(cloud, token.userId, s.key_name))) {
     throw new HttpError(400, 'Invalid key_name provided.');
   }
   if (s.availability_zone !== undefined && s.availability_zone !== AVAILABILITY_ZONE) {
@@ -96,6 +94,9 @@ export async function createServer(cloud: Cloud, ctx: RequestContext, token: Tok
       throw invalid('security_groups', s.security_groups, 'expected a list of {"name": …}');
     }
     securityGroups = s.security_groups.map((g) => String((g as { name: string }).name));
+    // Security groups live in Neutron; a name it does not know fails the create.
+    const missing = securityGroups.find((g) => !cloud.knobs.securityGroups.includes(g));
+    if (missing !== undefined) throw new HttpError(400, `Security group ${missing} not found.`);
   }
   const tags = Array.isArray(s.tags) && atLeast(ctx, 52) ? s.tags.map(String) : [];
 
@@ -109,7 +110,7 @@ export async function createServer(cloud: Cloud, ctx: RequestContext, token: Tok
     id,
     seq: cloud.store.nextSeq(),
     region: ctx.region,
-    name: s.name,
+    name,
     projectId: token.projectId ?? '',
     userId: token.userId,
     flavorId: flavor.id,
@@ -257,12 +258,6 @@ function checkImageFitsFlavor(image: ImageRecord, flavor: Flavor, bootsFromVolum
   }
 }
 
-function accessIp(value: unknown, field: string, valid: (v: string) => boolean, format: string): string {
-  if (value === undefined) return '';
-  if (typeof value !== 'string' || !valid(value))
-    throw invalid(field, value, `'${String(value)}' is not a '${format}'`);
-  return value;
-}
 
 /** The network ids the server attaches to, resolved the way Nova does against Neutron's networks. */
 function requestedNetworks(cloud: Cloud, ctx: RequestContext, token: TokenRecord, networks: unknown): string[] {

@@ -3,7 +3,8 @@
 import type { Cloud } from '../cloud.ts';
 import { FLAVORS } from '../cloud.ts';
 import type { Reply, RequestContext } from '../http.ts';
-import { HttpError, isoSeconds } from '../http.ts';
+import { HttpError, isObject, isoSeconds, readJson } from '../http.ts';
+import { accessIp, checkServerName, invalid } from './validation.ts';
 import type { ServerRecord, TokenRecord } from '../state.ts';
 import { flavorById } from './flavors.ts';
 import { atLeast } from './microversion.ts';
@@ -214,4 +215,35 @@ export async function deleteServer(cloud: Cloud, s: ServerRecord): Promise<Reply
   cloud.save();
   await cloud.ssh.release(s.id);
   return { status: 204 };
+}
+
+/** PUT /servers/{id}: rename, set accessIPv4/v6, and (2.19) the description; answers with the server. */
+export async function updateServer(cloud: Cloud, ctx: RequestContext, s: ServerRecord): Promise<Reply> {
+  const body = await readJson(ctx.req, 'compute');
+  if (!isObject(body) || !isObject(body.server)) throw invalid('root', body, "'server' is a required property");
+  const u = body.server;
+  const allowed = [
+    'name',
+    'accessIPv4',
+    'accessIPv6',
+    'OS-DCF:diskConfig',
+    ...(atLeast(ctx, 19) ? ['description'] : []),
+  ];
+  for (const key of Object.keys(u)) {
+    if (!allowed.includes(key)) {
+      throw invalid('server', u, `Additional properties are not allowed ('${key}' was unexpected)`);
+    }
+  }
+  if (u.name !== undefined) s.name = checkServerName(u.name);
+  if (u.accessIPv4 !== undefined) s.accessIPv4 = accessIp(u.accessIPv4, 'accessIPv4');
+  if (u.accessIPv6 !== undefined) s.accessIPv6 = accessIp(u.accessIPv6, 'accessIPv6');
+  if (u.description !== undefined) {
+    if (u.description !== null && (typeof u.description !== 'string' || u.description.length > 255)) {
+      throw invalid('description', u.description, 'description must be a string of at most 255 characters or null');
+    }
+    s.description = u.description as string | null;
+  }
+  s.updated = isoSeconds(Date.now());
+  cloud.save();
+  return { status: 200, json: { server: renderServer(cloud, ctx, s) } };
 }
