@@ -102,6 +102,9 @@ export async function image(cloud: Cloud, ctx: RequestContext, token: TokenRecor
     if (m === 'PATCH') return patchImage(cloud, ctx, img);
     if (m === 'DELETE') {
       if (img.protected) throw new HttpError(403, `Image ${id} is protected and cannot be deleted.`);
+      // Deleting a snapshot Nova is still uploading fails that snapshot: the server is free for another one.
+      const source = img.activeAt !== undefined ? cloud.state.servers[String(img.properties.instance_uuid)] : undefined;
+      if (source?.taskState?.startsWith('image_')) source.taskState = null;
       delete cloud.state.images[id];
       cloud.save();
       rmSync(cloud.store.imageFile(id), { force: true });

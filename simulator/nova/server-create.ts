@@ -258,7 +258,6 @@ function checkImageFitsFlavor(image: ImageRecord, flavor: Flavor, bootsFromVolum
   }
 }
 
-
 /** The network ids the server attaches to, resolved the way Nova does against Neutron's networks. */
 function requestedNetworks(cloud: Cloud, ctx: RequestContext, token: TokenRecord, networks: unknown): string[] {
   const available = cloud.knobs.networks;
