@@ -3,6 +3,7 @@
 // and by a timer, so what a client sees never depends on timer jitter.
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Prng, streamSeed } from './faults.ts';
 import type { Knobs } from './knobs.ts';
 import { SshFleet, loopbackAddress } from './ssh.ts';
@@ -64,9 +65,14 @@ export class Cloud {
       ids: new Prng(saved.ids ?? streamSeed(opts.seed, 'ids')),
       boot: new Prng(saved.boot ?? streamSeed(opts.seed, 'boot')),
     };
-    this.ssh = new SshFleet(opts.sshPort, (id) => {
-      const s = this.store.state.servers[id];
-      return s !== undefined && s.status === 'ACTIVE';
+    this.ssh = new SshFleet({
+      port: opts.sshPort,
+      isReady: (id) => {
+        const s = this.store.state.servers[id];
+        return s !== undefined && s.status === 'ACTIVE';
+      },
+      behaviour: () => ({ exec: this.knobs.sshExec, auth: this.knobs.sshAuth }),
+      scratchDir: (id) => join(this.store.dir, 'servers', id),
     });
   }
 

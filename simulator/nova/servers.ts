@@ -213,7 +213,7 @@ export async function deleteServer(cloud: Cloud, s: ServerRecord): Promise<Reply
   delete cloud.state.servers[s.id];
   cloud.state.deletedServers[s.id] = s;
   cloud.save();
-  await cloud.ssh.release(s.id);
+  await cloud.ssh.discard(s.id);
   return { status: 204 };
 }
 
