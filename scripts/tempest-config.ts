@@ -49,11 +49,7 @@ export const EXCLUDE: Array<{ regex: string; why: string }> = [
     why: 'EC2 credentials are not emulated (no Keystone credentials API)',
   },
   {
-    regex: '^tempest\\.api\\.image\\.v2\\.test_images_member',
-    why: 'image members (sharing an image with another project) are not emulated',
-  },
-  {
-    regex: '^tempest\\.api\\.image\\.v2\\.test_images\\.ListSharedImagesTest\\.',
+    regex: '^tempest\\.api\\.image\\.v2\\.(test_images_member|test_images\\.ListSharedImagesTest\\.)',
     why: 'image members (sharing an image with another project) are not emulated',
   },
   {

@@ -98,37 +98,109 @@ function readResults(): Result[] {
     encoding: 'utf8',
   });
   if (parsed.status !== 0) throw new Error(`reading the subunit stream failed: ${parsed.stderr}`);
-  return (JSON.parse(parsed.stdout) as Result[])
-    .filter((r) => !/^(setUpClass|tearDownClass) \(/.test(r.id) || r.status !== 'success')
-    .map((r) => ({ ...r, id: r.id.replace(/\[.*\]$/, '') }));
+  return (JSON.parse(parsed.stdout) as Result[]).map((r) => ({ ...r, id: r.id.replace(/\[.*\]$/, '') }));
 }
 
-function report(results: Result[]): boolean {
+/** The test ids a `tempest run` with these selection arguments would run (tags stripped). */
+function listTests(selection: string[]): string[] {
+  const r = spawnSync(join(VENV_BIN, 'tempest'), ['run', '--list-tests', ...selection], {
+    cwd: WORK,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, PATH: `${VENV_BIN}:${process.env.PATH ?? ''}` },
+  });
+  if (r.status !== 0) throw new Error(`tempest run --list-tests failed:\n${r.stdout}${r.stderr}`);
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('tempest.'))
+    .map((l) => l.replace(/\[.*\]$/, ''));
+}
+
+/**
+ * One result per test: a class whose setUpClass was skipped (or failed) reports once for the class, so its tests
+ * take that outcome and reason, and totals count tests, not classes.
+ */
+function perTest(results: Result[], listed: string[]): Result[] {
+  const byId = new Map(results.filter((r) => !r.id.includes(' (')).map((r) => [r.id, r]));
+  const classes = new Map<string, Result>();
+  for (const r of results) {
+    const m = /^(?:setUpClass|tearDownClass) \((.+)\)$/.exec(r.id);
+    if (m && r.status !== 'success' && !(r.id.startsWith('tearDownClass') && r.status === 'skip')) {
+      classes.set(m[1]!, r);
+    }
+  }
+  const out: Result[] = [];
+  for (const id of listed) {
+    const own = byId.get(id);
+    const cls = classes.get(id.slice(0, id.lastIndexOf('.')));
+    if (cls && cls.status !== 'skip') out.push({ id, status: cls.status, reason: cls.reason });
+    else if (own) out.push(own);
+    else if (cls) out.push({ id, status: 'skip', reason: cls.reason });
+    else out.push({ id, status: 'fail', reason: 'listed but never reported (the run stopped?)' });
+  }
+  return out;
+}
+
+function totals(results: Result[]): { passed: number; skipped: number; failed: number } {
+  const passed = results.filter((r) => r.status === 'success').length;
+  const skipped = results.filter((r) => r.status === 'skip').length;
+  return { passed, skipped, failed: results.length - passed - skipped };
+}
+
+function report(results: Result[], excluded: string[]): boolean {
   let ok = true;
-  const lines: string[] = ['', 'Tempest totals against the simulator:'];
+  const lines: string[] = ['', `Tempest ${TEMPEST_VERSION} against the simulator (tests, not classes):`];
   for (const suite of SUITES) {
     const mine = results.filter((r) => suite.pattern.test(r.id));
-    const count = (s: string) => mine.filter((r) => r.status === s).length;
-    const passed = count('success');
-    const skipped = count('skip');
-    const failed = mine.length - passed - skipped;
-    const whole = suite.allMustPass === true && (skipped > 0 || failed > 0 || mine.length === 0);
-    if (failed > 0 || whole) ok = false;
+    const t = totals(mine);
+    const off = excluded.filter((id) => suite.pattern.test(id)).length;
+    const whole = suite.allMustPass === true && (t.skipped > 0 || t.failed > 0 || mine.length === 0 || off > 0);
+    if (t.failed > 0 || whole) ok = false;
     lines.push(
-      `  ${suite.name.padEnd(14)} ran ${String(mine.length).padStart(3)}: passed ${passed}, skipped ${skipped}, failed ${failed}` +
-        (suite.allMustPass ? ` (must pass whole${whole ? ': NOT MET' : ''})` : ''),
+      `  ${suite.name.padEnd(14)} ${String(mine.length).padStart(3)} run: ${t.passed} passed, ${t.skipped} skipped, ` +
+        `${t.failed} failed; ${off} switched off by regex` +
+        (suite.allMustPass ? ` (must pass whole${whole ? ': NOT MET' : ': met'})` : ''),
     );
   }
-  const outside = results.filter((r) => !SUITES.some((s) => s.pattern.test(r.id)) && r.status !== 'skip');
-  if (outside.some((r) => r.status !== 'success')) ok = false;
   const failures = results.filter((r) => r.status !== 'success' && r.status !== 'skip');
   if (failures.length > 0) {
+    ok = false;
     lines.push('', `Failures (${failures.length}):`);
     for (const f of failures) lines.push(`  ${f.id}`, ...f.reason.split('\n').map((l) => `      ${l}`));
   }
-  lines.push('', `Switched off by regex: ${EXCLUDE.length} patterns (scripts/tempest-config.ts, docs/simulator.md)`);
   process.stdout.write(`${lines.join('\n')}\n`);
+  writeSummary(results, excluded);
   return ok;
+}
+
+/** A Markdown summary (totals, every skip grouped by reason, every test switched off) for docs/simulator.md. */
+function writeSummary(results: Result[], excluded: string[]): void {
+  const md: string[] = [
+    `| suite | run | passed | skipped | failed | switched off by regex |`,
+    `| ----- | --- | ------ | ------- | ------ | --------------------- |`,
+  ];
+  for (const suite of SUITES) {
+    const mine = results.filter((r) => suite.pattern.test(r.id));
+    const t = totals(mine);
+    const off = excluded.filter((id) => suite.pattern.test(id)).length;
+    md.push(`| ${suite.name} | ${mine.length} | ${t.passed} | ${t.skipped} | ${t.failed} | ${off} |`);
+  }
+  const reasons = new Map<string, string[]>();
+  for (const r of results.filter((x) => x.status === 'skip')) {
+    const reason = r.reason.trim().split('\n')[0] ?? '';
+    reasons.set(reason, [...(reasons.get(reason) ?? []), r.id]);
+  }
+  md.push('', '### Skipped by configuration, by reason', '');
+  for (const [reason, ids] of [...reasons].sort((a, b) => b[1].length - a[1].length)) {
+    md.push(`- ${reason} (${ids.length}):`, ...ids.sort().map((id) => `  - \`${id.replace(/^tempest\.api\./, '')}\``));
+  }
+  md.push('', '### Switched off by regex', '');
+  for (const e of EXCLUDE) {
+    const ids = excluded.filter((id) => new RegExp(e.regex).test(id));
+    md.push(`- ${e.why} (${ids.length}):`, ...ids.sort().map((id) => `  - \`${id.replace(/^tempest\.api\./, '')}\``));
+  }
+  writeFileSync(join(WORK, 'summary.md'), `${md.join('\n')}\n`);
 }
 
 async function main(): Promise<number> {
@@ -164,12 +236,18 @@ async function main(): Promise<number> {
     );
     writeFileSync(join(WORK, 'include.txt'), `${INCLUDE.join('\n')}\n`);
     writeFileSync(join(WORK, 'exclude.txt'), EXCLUDE.map((e) => `${e.regex}  # ${e.why}`).join('\n') + '\n');
+    // `tempest run` makes the test repository itself, but listing needs it first.
+    const init = spawnSync(join(VENV_BIN, 'stestr'), ['init'], { cwd: WORK, encoding: 'utf8' });
+    if (init.status !== 0) throw new Error(`stestr init failed: ${init.stderr}`);
     const extra = process.argv.slice(2);
-    const args = ['run', '--serial', '--config-file', confFile, '--include-list', join(WORK, 'include.txt')];
-    if (EXCLUDE.length > 0) args.push('--exclude-list', join(WORK, 'exclude.txt'));
-    if (extra.length > 0) args.push('--regex', extra.join('|'));
-    await runTempest(args, (k) => (kill = k));
-    const ok = report(readResults());
+    const selection = ['--config-file', confFile, '--include-list', join(WORK, 'include.txt')];
+    if (extra.length > 0) selection.push('--regex', extra.join('|'));
+    const all = listTests(selection);
+    if (EXCLUDE.length > 0) selection.push('--exclude-list', join(WORK, 'exclude.txt'));
+    const listed = listTests(selection);
+    const excluded = all.filter((id) => !listed.includes(id));
+    await runTempest(['run', '--serial', ...selection], (k) => (kill = k));
+    const ok = report(perTest(readResults(), listed), excluded);
     log(`tempest.conf, accounts and the log: ${WORK}`);
     return ok ? 0 : 1;
   } finally {
@@ -179,4 +257,9 @@ async function main(): Promise<number> {
   }
 }
 
-if (import.meta.main) process.exitCode = await main();
+if (import.meta.main) {
+  process.exitCode = await main().catch((err: unknown) => {
+    process.stderr.write(`test:tempest: ${(err as Error).message}\n`);
+    return 2;
+  });
+}

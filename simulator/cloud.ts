@@ -2,7 +2,7 @@
 // (BUILD → ACTIVE/ERROR, snapshot queued → saving → active). Transitions are applied lazily on every request
 // and by a timer, so what a client sees never depends on timer jitter.
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Prng, streamSeed } from './faults.ts';
 import type { Knobs } from './knobs.ts';
@@ -176,6 +176,16 @@ export class Cloud {
   async restoreSsh(): Promise<void> {
     for (const s of Object.values(this.state.servers)) {
       s.address = await this.ssh.bind(s.id, s.hostKeyPrivate, s.address, () => this.nextLoopbackAddress());
+    }
+    // An import the last run did not finish is staged again, so the client can ask for it once more.
+    for (const img of Object.values(this.state.images)) {
+      if (img.status !== 'importing') continue;
+      img.status = existsSync(`${this.store.imageFile(img.id)}.staged`) ? 'uploading' : 'queued';
+      for (const t of img.tasks ?? []) {
+        if (t.status !== 'processing') continue;
+        t.status = 'failure';
+        t.message = 'the simulator stopped during the import';
+      }
     }
     this.save();
   }

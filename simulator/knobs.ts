@@ -44,7 +44,7 @@ export interface Knobs {
   uploadBytesPerSecond: number | null;
   latencyMs: { min: number; max: number };
   faults: FaultRule[];
-  /** ports: Neutron's port quota, one port per network a server attaches to. */
+  /** ports: Neutron's port quota, one port per network a server attaches to (default -1: unlimited). */
   quota: { instances: number; cores: number; ramMB: number; metadataItems: number; ports: number };
   /** Over the limit the API answers 429 with Retry-After. */
   rateLimit: { requestsPerSecond: number; retryAfterSeconds: number } | null;
@@ -89,7 +89,7 @@ export const DEFAULT_KNOBS: Knobs = {
   uploadBytesPerSecond: null,
   latencyMs: { min: 0, max: 0 },
   faults: [],
-  quota: { instances: 100, cores: 400, ramMB: 819200, metadataItems: 128, ports: 500 },
+  quota: { instances: 100, cores: 400, ramMB: 819200, metadataItems: 128, ports: -1 },
   rateLimit: null,
   serverErrorRate: 0,
   hangDeletes: false,

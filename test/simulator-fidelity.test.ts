@@ -279,7 +279,7 @@ describe('neutron and what nova does with networks', () => {
       const shown = await waitStatus(sim, token, noPort.body.server.id as string, 'ACTIVE');
       assert.deepEqual(shown.body.server.addresses, {});
     } finally {
-      await sim.setKnobs({ quota: { ports: 500 } });
+      await sim.setKnobs({ quota: { ports: -1 } });
     }
   });
 
