@@ -64,6 +64,22 @@ test('driver defect 2: a deleted application credential is refused credentials a
   assert.ok(fresh instanceof Invalid, String(fresh));
 });
 
+test('an auth_url with no Keystone behind it (404) is Invalid and says to check auth_url', async (t) => {
+  const c = await cloud(t, {}, (sim) => ({
+    'sim-nowhere': {
+      auth_type: 'v3applicationcredential',
+      auth: {
+        auth_url: `${sim.baseUrl}/nowhere/v3`,
+        application_credential_id: 'nodepool-appcred',
+        application_credential_secret: 'appcred-secret',
+      },
+    },
+  }));
+  const err = await rejection(c.adapter('sim-nowhere').listFlavors());
+  assert.ok(err instanceof Invalid, `${err.name}: ${err.message}`);
+  assert.match(err.message, /no Keystone v3 token API at .*\/nowhere\/v3\/auth\/tokens \(HTTP 404\); check auth_url/);
+});
+
 test('driver defect 3: a worker clock hours ahead of Keystone still uses each token for its lifetime', async (t) => {
   const c = await cloud(t);
   const ahead = c.adapter('sim', { now: () => Date.now() + 2 * 3600_000 });

@@ -42,6 +42,8 @@ const MAX_USER_DATA = 65535;
 const STALE_QUEUED_SNAPSHOT_MS = 3600_000;
 /** How long a network name's UUID is trusted before Neutron is asked again. */
 const NETWORK_CACHE_MS = 5 * 60_000;
+/** How often a server whose flavor is not in the cached list may trigger a fresh flavor list. */
+const FLAVOR_REFRESH_MS = 5 * 60_000;
 
 export class OpenStackAdapter implements ProviderAdapter {
   readonly cloudName: string;
@@ -55,6 +57,7 @@ export class OpenStackAdapter implements ProviderAdapter {
   readonly #neutron: NeutronClient;
   readonly #networkIds = new Map<string, { id: string; at: number }>();
   #flavors: Flavor[] | undefined;
+  #flavorsAt = 0;
 
   constructor(cloud: CloudConfig, opts: OpenStackAdapterOptions = {}) {
     this.cloudName = cloud.name;
@@ -258,6 +261,7 @@ export class OpenStackAdapter implements ProviderAdapter {
 
   async listFlavors(): Promise<Flavor[]> {
     this.#flavors = await this.#nova.listFlavors();
+    this.#flavorsAt = Date.now();
     return this.#flavors;
   }
 
@@ -320,9 +324,9 @@ export class OpenStackAdapter implements ProviderAdapter {
   async #withFlavorIds(servers: Server[]): Promise<Server[]> {
     const missing = servers.some((s) => s.flavor.id === undefined && s.flavor.name !== undefined);
     if (!missing) return servers;
-    if (!this.#flavors || servers.some((s) => s.flavor.name && !this.#flavors?.some((f) => f.name === s.flavor.name))) {
-      await this.listFlavors();
-    }
+    const unknown = servers.some((s) => s.flavor.name && !this.#flavors?.some((f) => f.name === s.flavor.name));
+    // A flavor deleted since its servers booted is not worth a flavor list on every get: refresh now and then.
+    if (!this.#flavors || (unknown && Date.now() - this.#flavorsAt > FLAVOR_REFRESH_MS)) await this.listFlavors();
     for (const s of servers) {
       if (s.flavor.id !== undefined || s.flavor.name === undefined) continue;
       const f = this.#flavors?.find((x) => x.name === s.flavor.name);

@@ -127,12 +127,19 @@ export class KeystoneSession {
             { operation: 'auth', status: err.status },
           );
         }
-        // Keystone looks an application credential up before checking it: a deleted or revoked one is a 404.
-        // Retrying cannot bring it back, so it is refused credentials, not a missing resource.
-        if (err instanceof NotFound && this.#opts.credentials.kind === 'application_credential') {
+        if (err instanceof NotFound) {
+          // Keystone looks an application credential up before checking it: a deleted or revoked one is a 404.
+          // Retrying cannot bring it back, so it is refused credentials, not a missing resource.
+          if (/application credential/i.test(err.message)) {
+            throw new Invalid(
+              `Keystone at ${this.#opts.authUrl} does not know this application credential (HTTP 404: deleted, ` +
+                `revoked or never created); create a new one and put its id and secret for this cloud in clouds.yaml`,
+              { operation: 'auth', status: err.status },
+            );
+          }
           throw new Invalid(
-            `Keystone at ${this.#opts.authUrl} does not know this application credential (HTTP 404: deleted, ` +
-              `revoked or never created); create a new one and put its id and secret for this cloud in clouds.yaml`,
+            `no Keystone v3 token API at ${this.#opts.authUrl}/auth/tokens (HTTP 404); check auth_url for this ` +
+              `cloud in clouds.yaml`,
             { operation: 'auth', status: err.status },
           );
         }
