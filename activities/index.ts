@@ -1,13 +1,19 @@
 // All activities the worker registers, built from the worker's dependencies (database, config).
 // Workflows import only the type of this module, through proxyActivities.
 import type { Orm } from '../db/orm.ts';
+import { buildImageActivities, type BuildSpec } from './build-image.ts';
 import { buildRecordActivities } from './build-record.ts';
+import { cloudImageActivities } from './cloud-images.ts';
 import { convertImage } from './convert.ts';
 import { healthActivities } from './health.ts';
+import { imageActivities } from './images.ts';
 import { providerActivities, type ProviderDeps } from './provider.ts';
+import { snapshotActivities } from './snapshot.ts';
 
 export interface ActivityDeps extends ProviderDeps {
   orm: Orm;
+  /** How a diskimage is built, resolved from nodepool.yaml inside the worker (env-vars may hold secrets). */
+  buildSpecFor?: (image: string) => BuildSpec;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -15,6 +21,15 @@ export function createActivities(deps: ActivityDeps) {
     ...healthActivities(deps.orm),
     ...buildRecordActivities(deps.orm),
     ...providerActivities(deps),
+    ...imageActivities(deps),
+    ...cloudImageActivities(deps),
+    ...snapshotActivities(deps),
+    ...buildImageActivities({
+      specFor: (image) => {
+        if (!deps.buildSpecFor) throw new Error(`this worker has no nodepool.yaml to build ${image} from`);
+        return deps.buildSpecFor(image);
+      },
+    }),
     convertImage,
   };
 }

@@ -6,6 +6,16 @@ import { commands } from './commands/index.ts';
 import { CliError } from './errors.ts';
 import { ConfigError } from '../config/errors.ts';
 
+/** yargs names an unknown --dashed-flag twice, as typed and camel-cased (`bogus-flag, bogusFlag`): keep one. */
+function withoutCamelTwins(msg: string): string {
+  const m = /^Unknown arguments?: (.*)$/.exec(msg);
+  if (!m?.[1]) return msg;
+  const names = m[1].split(', ');
+  const camel = (s: string): string => s.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  const kept = names.filter((n) => !names.some((o) => o !== n && o.includes('-') && camel(o) === n));
+  return `Unknown argument${kept.length === 1 ? '' : 's'}: ${kept.join(', ')}`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const parser = yargs(argv)
     .scriptName('nodepool')
@@ -25,7 +35,7 @@ export async function main(argv: string[]): Promise<number> {
       if (err) throw err;
       y.showHelp((help) => process.stderr.write(`${help}\n\n`));
       // Throwing stops yargs from running the command's handler after a usage error.
-      throw new CliError(msg, 2);
+      throw new CliError(withoutCamelTwins(msg), 2);
     })
     .exitProcess(false);
   try {

@@ -1,7 +1,9 @@
-// Checks that span sections: names referring to other names, duplicates, and limits that cannot be met.
-// They run once the structure is valid, on the camelCase config; paths are reported with the file's keys.
+// Checks that span sections: names referring to other names, duplicates, builders and the keys they need,
+// files that must exist, and limits that cannot be met. They run once the structure is valid, on the camelCase
+// config; paths are reported with the file's keys.
 import { formatPath, type PathSegment } from './locate.ts';
-import type { Config } from './schema.ts';
+import type { KeySources } from './inherit.ts';
+import type { Config, Diskimage, DiskimageAsWritten } from './schema.ts';
 import { didYouMean } from './suggest.ts';
 
 export interface Finding {
@@ -11,9 +13,17 @@ export interface Finding {
   at?: 'key';
 }
 
+/** What a file named in the configuration lacks: undefined when it is fine. */
+export type FileProblem = (path: string, need: 'exec' | 'read') => string | undefined;
+
 export interface CrossCheckContext {
   /** The vhd-util to run (the configured path, or the one found on PATH), or undefined when there is none. */
   findVhdUtil: () => string | undefined;
+  fileProblem: FileProblem;
+  /** The diskimages as written (abstract ones too), for duplicates and for placing messages. */
+  written: readonly DiskimageAsWritten[];
+  abstract: ReadonlySet<string>;
+  sources: KeySources;
 }
 
 /** Looking for vhd-util touches the disk: once per check is enough. */
@@ -41,39 +51,114 @@ function duplicates(items: readonly { name: string }[], prefix: PathSegment[], k
   return findings;
 }
 
-function checkDiskimages(config: Config): Finding[] {
+/** `script`, `validate-script`, `post-upload-hook`: run by the builders, so they must be there and executable. */
+function fileFinding(
+  ctx: CrossCheckContext,
+  path: PathSegment[],
+  key: string,
+  file: string,
+  need: 'exec' | 'read',
+  owner = '',
+): Finding[] {
+  const problem = ctx.fileProblem(file, need);
+  if (problem === undefined) return [];
+  const fix =
+    need === 'exec'
+      ? 'fix the path (relative paths start at the directory of the file naming it), or chmod +x it'
+      : 'fix the path';
+  return [{ path, message: `${key} ${file}${owner} ${problem}; ${fix}` }];
+}
+
+function checkDiskimages(config: Config, ctx: CrossCheckContext): Finding[] {
   const findings: Finding[] = [];
-  config.diskimages.forEach((image, i) => {
-    const at = (key: string): PathSegment[] => ['diskimages', i, key];
-    if (image.builder === 'dib') {
-      if (!image.elements)
-        findings.push({
-          path: at('elements'),
-          message: `missing required key 'elements' (builder dib needs the diskimage-builder elements to use)`,
-        });
-      if (image.script !== undefined)
-        findings.push({ path: at('script'), at: 'key', message: `'script' needs builder: script (this is dib)` });
-    } else {
-      if (image.script === undefined)
-        findings.push({ path: at('script'), message: `missing required key 'script' (builder script needs a path)` });
-      if (image.elements)
-        findings.push({ path: at('elements'), at: 'key', message: `'elements' needs builder: dib (this is script)` });
+  const ownIndex = new Map(ctx.written.map((d, i) => [d.name, i] as const).reverse());
+  for (const image of config.diskimages) {
+    const own = ownIndex.get(image.name) ?? 0;
+    const from = ctx.sources.get(image.name);
+    /** Where a key's value was written: this diskimage, or the ancestor it inherits it from. */
+    const at = (camel: string, key: string): PathSegment[] => ['diskimages', from?.get(camel) ?? own, key];
+    const inherited = (camel: string): string =>
+      (from?.get(camel) ?? own) === own ? '' : ` (for diskimage '${image.name}', which inherits it)`;
+    const hasElements = from?.has('elements') === true;
+    switch (image.builder) {
+      case 'dib':
+        if (image.script !== undefined)
+          findings.push({
+            path: at('script', 'script'),
+            at: 'key',
+            message: `'script' needs builder: script or snapshot (this is dib)${inherited('script')}`,
+          });
+        break;
+      case 'script':
+      case 'snapshot': {
+        const what =
+          image.builder === 'script'
+            ? 'builder script needs a path'
+            : 'builder snapshot needs the setup script run on the template';
+        if (image.script === undefined)
+          findings.push({ path: ['diskimages', own, 'script'], message: `missing required key 'script' (${what})` });
+        else
+          findings.push(
+            ...fileFinding(ctx, at('script', 'script'), 'script', image.script, 'exec', inherited('script')),
+          );
+        if (hasElements)
+          findings.push({
+            path: at('elements', 'elements'),
+            at: 'key',
+            message: `'elements' needs builder: dib (this is ${image.builder})${inherited('elements')}`,
+          });
+        if (image.builder === 'snapshot' && image.formats !== undefined)
+          findings.push({
+            path: at('formats', 'formats'),
+            at: 'key',
+            message: `'formats' does not apply to builder snapshot: the image is made in the cloud${inherited('formats')}`,
+          });
+        break;
+      }
     }
-  });
+    if (image.validateScript !== undefined) {
+      if (!image.validate)
+        findings.push({
+          path: at('validateScript', 'validate-script'),
+          at: 'key',
+          message: `'validate-script' needs validate: true${inherited('validateScript')}`,
+        });
+      else
+        findings.push(
+          ...fileFinding(
+            ctx,
+            at('validateScript', 'validate-script'),
+            'validate-script',
+            image.validateScript,
+            'exec',
+            inherited('validateScript'),
+          ),
+        );
+    }
+  }
   return findings;
 }
 
 /** The provider's image-format against the diskimages' formats lists, and the vhd-util it may need. */
-function checkProviderFormats(config: Config, p: number, findVhdUtil: () => string | undefined): Finding[] {
+function checkProviderFormats(
+  config: Config,
+  p: number,
+  findVhdUtil: () => string | undefined,
+  ctx: CrossCheckContext,
+): Finding[] {
   const findings: Finding[] = [];
   const provider = config.providers[p];
   if (!provider) return findings;
   const at = (...rest: PathSegment[]): PathSegment[] => ['providers', p, ...rest];
   const format = provider.imageFormat;
   if (format === undefined) return findings;
-  for (const image of provider.diskimages) {
-    const d = config.diskimages.findIndex((x) => x.name === image.name);
-    const formats = config.diskimages[d]?.formats;
+  const built = provider.diskimages.filter((image) => {
+    const d = config.diskimages.find((x) => x.name === image.name);
+    return d !== undefined && d.builder !== 'snapshot';
+  });
+  for (const image of built) {
+    const formats = config.diskimages.find((x) => x.name === image.name)?.formats;
+    const d = ctx.sources.get(image.name)?.get('formats') ?? 0;
     if (formats && !formats.includes(format))
       findings.push({
         path: ['diskimages', d, 'formats'],
@@ -81,7 +166,7 @@ function checkProviderFormats(config: Config, p: number, findVhdUtil: () => stri
       });
   }
   const converter = provider.vhdConverter ?? config.vhdConverter;
-  if (format !== 'vhd' || converter === 'builtin' || provider.diskimages.length === 0) return findings;
+  if (format !== 'vhd' || converter === 'builtin' || built.length === 0) return findings;
   // auto falls back to the built-in converter when vhd-util is not on PATH, but not past a configured path.
   if (converter === 'auto' && config.vhdUtil === undefined) return findings;
   if (findVhdUtil() !== undefined) return findings;
@@ -97,7 +182,63 @@ function checkProviderFormats(config: Config, p: number, findVhdUtil: () => stri
   return findings;
 }
 
-function checkProviders(config: Config): Finding[] {
+const SNAPSHOT_KEYS = [
+  ['baseImage', 'base-image'],
+  ['flavorName', 'flavor-name'],
+  ['username', 'username'],
+  ['privateKey', 'private-key'],
+  ['networkChoice', 'networks'],
+] as const;
+
+function checkProviderDiskimages(config: Config, p: number, ctx: CrossCheckContext): Finding[] {
+  const findings: Finding[] = [];
+  const provider = config.providers[p];
+  if (!provider) return findings;
+  const imageNames = config.diskimages.map((d) => d.name);
+  provider.diskimages.forEach((entry, d) => {
+    const at = (...rest: PathSegment[]): PathSegment[] => ['providers', p, 'diskimages', d, ...rest];
+    if (ctx.abstract.has(entry.name)) {
+      findings.push({
+        path: at('name'),
+        message: `diskimage '${entry.name}' is abstract (only a parent): it is never built; list a diskimage that inherits from it`,
+      });
+      return;
+    }
+    const image: Diskimage | undefined = config.diskimages.find((x) => x.name === entry.name);
+    if (!image) {
+      findings.push({
+        path: at('name'),
+        message: `unknown diskimage '${entry.name}' (not under the top-level diskimages)${didYouMean(entry.name, imageNames)}`,
+      });
+      return;
+    }
+    if (image.builder === 'snapshot') {
+      if (entry.baseImage === undefined)
+        findings.push({
+          path: at('base-image'),
+          message: `missing required key 'base-image' (diskimage '${entry.name}' is built by snapshot: the cloud image its template boots from)`,
+        });
+      if (entry.flavorName === undefined)
+        findings.push({
+          path: at('flavor-name'),
+          message: `missing required key 'flavor-name' (diskimage '${entry.name}' is built by snapshot: the flavor of its template)`,
+        });
+      if (entry.privateKey !== undefined)
+        findings.push(...fileFinding(ctx, at('private-key'), 'private-key', entry.privateKey, 'read'));
+    } else {
+      for (const [field, key] of SNAPSHOT_KEYS)
+        if (entry[field] !== undefined)
+          findings.push({
+            path: at(key),
+            at: 'key',
+            message: `'${key}' needs diskimage '${entry.name}' to be built with builder: snapshot (it is ${image.builder})`,
+          });
+    }
+  });
+  return findings;
+}
+
+function checkProviders(config: Config, ctx: CrossCheckContext): Finding[] {
   const findings: Finding[] = [];
   const labelNames = config.labels.map((l) => l.name);
   const imageNames = config.diskimages.map((d) => d.name);
@@ -110,18 +251,24 @@ function checkProviders(config: Config): Finding[] {
       });
     if (provider.driver !== 'simulator' && provider.simulator !== undefined)
       findings.push({ path: at('simulator'), at: 'key', message: `a simulator block needs driver: simulator` });
+    if (provider.postUploadHook !== undefined)
+      findings.push(...fileFinding(ctx, at('post-upload-hook'), 'post-upload-hook', provider.postUploadHook, 'exec'));
 
     findings.push(...duplicates(provider.diskimages, at('diskimages'), 'provider diskimage'));
+    findings.push(...duplicates(provider.cloudImages, at('cloud-images'), 'cloud image'));
     findings.push(...duplicates(provider.pools, at('pools'), 'pool'));
-    const providerImages = provider.diskimages.map((d) => d.name);
-    provider.diskimages.forEach((image, d) => {
-      if (!imageNames.includes(image.name))
+    findings.push(...checkProviderDiskimages(config, p, ctx));
+    provider.cloudImages.forEach((image, c) => {
+      if (image.imageId !== undefined && image.imageName !== undefined)
         findings.push({
-          path: at('diskimages', d, 'name'),
-          message: `unknown diskimage '${image.name}' (not under the top-level diskimages)${didYouMean(image.name, imageNames)}`,
+          path: at('cloud-images', c, 'image-name'),
+          at: 'key',
+          message: `image-id and image-name exclude each other; keep one`,
         });
     });
 
+    const providerImages = provider.diskimages.map((d) => d.name);
+    const cloudImages = provider.cloudImages.map((c) => c.name);
     provider.pools.forEach((pool, q) => {
       findings.push(...duplicates(pool.labels, at('pools', q, 'labels'), 'pool label'));
       pool.labels.forEach((label, l) => {
@@ -130,13 +277,23 @@ function checkProviders(config: Config): Finding[] {
             path: at('pools', q, 'labels', l, 'name'),
             message: `unknown label '${label.name}' (not under the top-level labels)${didYouMean(label.name, labelNames)}`,
           });
-        if (providerImages.includes(label.diskimage)) return;
+        if ('cloudImage' in label.image) {
+          const wanted = label.image.cloudImage;
+          if (!cloudImages.includes(wanted))
+            findings.push({
+              path: at('pools', q, 'labels', l, 'cloud-image'),
+              message: `unknown cloud image '${wanted}', not among provider '${provider.name}' cloud-images (${cloudImages.join(', ') || 'none'})${didYouMean(wanted, cloudImages)}`,
+            });
+          return;
+        }
+        const wanted = label.image.diskimage;
+        if (providerImages.includes(wanted)) return;
         const listed = `provider '${provider.name}' diskimages (${providerImages.join(', ') || 'none'})`;
         findings.push({
           path: at('pools', q, 'labels', l, 'diskimage'),
-          message: imageNames.includes(label.diskimage)
-            ? `diskimage '${label.diskimage}' is not among ${listed}; add it to ${formatPath(at('diskimages'))}`
-            : `unknown diskimage '${label.diskimage}', not among ${listed}${didYouMean(label.diskimage, providerImages)}`,
+          message: imageNames.includes(wanted)
+            ? `diskimage '${wanted}' is not among ${listed}; add it to ${formatPath(at('diskimages'))}`
+            : `unknown diskimage '${wanted}', not among ${listed}${didYouMean(wanted, providerImages)}`,
         });
       });
     });
@@ -175,10 +332,10 @@ export function crossCheck(config: Config, ctx: CrossCheckContext): Finding[] {
   return [
     ...duplicates(config.labels, ['labels'], 'label'),
     ...duplicates(config.providers, ['providers'], 'provider'),
-    ...duplicates(config.diskimages, ['diskimages'], 'diskimage'),
-    ...checkDiskimages(config),
-    ...checkProviders(config),
-    ...config.providers.flatMap((_, p) => checkProviderFormats(config, p, findVhdUtil)),
+    ...duplicates(ctx.written, ['diskimages'], 'diskimage'),
+    ...checkDiskimages(config, ctx),
+    ...checkProviders(config, ctx),
+    ...config.providers.flatMap((_, p) => checkProviderFormats(config, p, findVhdUtil, ctx)),
     ...checkMinReady(config),
   ];
 }

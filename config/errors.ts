@@ -9,13 +9,16 @@ export interface ConfigIssue {
   /** Key path inside the document, e.g. `providers[0].pools[0].labels[1].diskimage`; empty for the whole file. */
   path: string;
   message: string;
+  /** A notice is not an error: the file loads (a nodepool key that means nothing here, and what replaces it). */
+  severity?: 'notice';
 }
 
-/** `FILE:LINE:COL: path: message`, leaving out whatever is unknown. */
+/** `FILE:LINE:COL: path: message`, leaving out whatever is unknown; notices say so. */
 export function formatIssue(issue: ConfigIssue): string {
   let where = issue.file;
   if (issue.line !== undefined) where += `:${issue.line}:${issue.column ?? 1}`;
-  return issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
+  const message = issue.severity === 'notice' ? `notice: ${issue.message}` : issue.message;
+  return issue.path ? `${where}: ${issue.path}: ${message}` : `${where}: ${message}`;
 }
 
 export class ConfigError extends Error {

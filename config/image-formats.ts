@@ -7,7 +7,8 @@ export type CloudImageFormat = ImageFormat | ((provider: Provider) => ImageForma
 /**
  * The formats to build for a diskimage: its `formats` list, plus, for every provider listing it (paused or not,
  * so a pause does not change what a build produces), the provider's `image-format`, else the cloud's
- * clouds.yaml `image_format`, else qcow2. Empty when no provider uses it and it lists no formats.
+ * clouds.yaml `image_format`, else qcow2. Empty when no provider uses it and it lists no formats, and for
+ * snapshot diskimages (made in the cloud, nothing is built locally).
  */
 export function imageFormatsForDiskimage(
   config: Config,
@@ -16,6 +17,7 @@ export function imageFormatsForDiskimage(
 ): Set<ImageFormat> {
   const diskimage = config.diskimages.find((d) => d.name === diskimageName);
   if (!diskimage) throw new Error(`unknown diskimage '${diskimageName}'`);
+  if (diskimage.builder === 'snapshot') return new Set();
   const formats = new Set<ImageFormat>(diskimage.formats ?? []);
   for (const provider of config.providers) {
     if (!provider.diskimages.some((d) => d.name === diskimageName)) continue;

@@ -103,3 +103,49 @@ test('config-validate on a YAML syntax error exits 2 with its position', async (
   assert.match(r.stderr, new RegExp(`^${file}:2:1: YAML syntax error: Tabs are not allowed as indentation\n`));
   assert.equal(r.code, 2);
 });
+
+test('config-validate on an unclosed [ points at the [, and at where the parser noticed it', async () => {
+  const file = scratchFile('labels:\n  - name: small\n    min-ready: [1\nproviders: []\n');
+  const r = await runCli(['config-validate', '-c', file]);
+  assert.match(r.stderr, new RegExp(`^${file}:3:16: YAML syntax error: this \\[ is never closed \\(noticed at 4:1: `));
+  assert.equal(r.code, 2);
+});
+
+test("config-validate on nodepool's reference: nodepool's replaced keys are notices on stderr, exit 0", async () => {
+  const file = 'test/fixtures/config/nodepool-reference.yaml';
+  const r = await runCli(['config-validate', '-c', file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `${file}: OK\n4 labels, 1 provider, 1 pool, 3 diskimages\n`);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 6, r.stderr);
+  assert.equal(
+    lines[1],
+    `${file}:13:1: zookeeper-servers: notice: nodepool's zookeeper-servers is not used: Temporal coordinates the workers instead of ZooKeeper (see the temporal section)`,
+  );
+  assert.ok(lines.every((l) => l.includes(': notice: ')));
+});
+
+test("config-validate: a builder script that does not exist is an error (the example's used to)", async () => {
+  const file = scratchFile('diskimages:\n  - name: tiny\n    builder: script\n    script: scripts/build-debian.sh\n');
+  const r = await runCli(['config-validate', '-c', file]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /:4:13: diskimages\[0\]\.script: script \/.*\/scripts\/build-debian\.sh does not exist; /);
+});
+
+test("config-validate: a key of nodepool's not supported yet is an error saying so, exit 2", async () => {
+  const file = scratchFile('labels: [{name: a}]\ntenant-resource-limits: [{tenant-name: t, max-servers: 1}]\n');
+  const r = await runCli(['config-validate', '-c', file]);
+  assert.equal(
+    r.stderr,
+    `${file}:2:1: tenant-resource-limits: tenant-resource-limits is nodepool's but not supported yet\nnodepool: ${file}: 1 error\n`,
+  );
+  assert.equal(r.code, 2);
+});
+
+test('an unknown flag is reported once, as it was typed', async () => {
+  const r = await runCli(['config-validate', '-c', 'nodepool.example.yaml', '--bogus-flag']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\nnodepool: Unknown argument: bogus-flag\n$/);
+  const two = await runCli(['config-validate', '-c', 'nodepool.example.yaml', '--bogus-flag', '--other-flag=1', '-z']);
+  assert.match(two.stderr, /\nnodepool: Unknown arguments: bogus-flag, other-flag, z\n$/);
+});

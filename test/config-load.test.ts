@@ -41,7 +41,7 @@ test('the example file is valid and reads as documented', () => {
     [
       ['ubuntu-noble', 2, 8 * 3600],
       ['ubuntu-noble-large', 0, undefined],
-      ['debian-bookworm', 1, undefined],
+      ['tiny', 1, undefined],
     ],
   );
   assert.deepEqual(
@@ -54,14 +54,23 @@ test('the example file is valid and reads as documented', () => {
   );
   const [east, rax, sim] = config.providers;
   assert.equal(east?.rate, 0.5);
+  assert.equal(east?.maxConcurrency, 4);
+  assert.equal(east?.imageUploadTimeout, 2 * 3600);
   assert.equal(east?.pools[0]?.maxServers, 10);
   assert.equal(east?.pools[0]?.maxCores, 80);
   assert.deepEqual(east?.pools[0]?.labels[0], {
     name: 'ubuntu-noble',
     diskimage: 'ubuntu-noble',
+    image: { diskimage: 'ubuntu-noble' },
     flavorName: 'm1.medium',
     keyName: 'nodepool',
+    bootFromVolume: false,
+    volumeSize: 50,
+    consoleLog: false,
+    instanceProperties: {},
   });
+  assert.deepEqual(east?.pools[0]?.networks, ['public']);
+  assert.deepEqual(east?.pools[0]?.networkChoice, ['public']);
   // Map keys the operator wrote are data, not configuration keys: they keep their spelling.
   assert.deepEqual(east?.diskimages[0]?.meta, { 'os-distro': 'ubuntu' });
   assert.equal(rax?.diskimages[0]?.configDrive, false);
@@ -72,13 +81,13 @@ test('the example file is valid and reads as documented', () => {
     regions: ['RegionOne'],
     quota: { instances: 20, cores: 80, ram: 163840 },
   });
-  const [ubuntu, debian] = config.diskimages;
+  const [ubuntu, tiny] = config.diskimages;
   assert.deepEqual(ubuntu?.envVars, { DIB_CHECKSUM: '1' });
   assert.equal(ubuntu?.release, 'noble');
   assert.equal(ubuntu?.rebuildAge, 86400);
-  assert.equal(debian?.builder, 'script');
-  assert.equal(debian?.script, join(ROOT, 'scripts', 'build-debian.sh'));
-  assert.equal(debian?.buildTimeout, 4 * 3600);
+  assert.equal(tiny?.builder, 'script');
+  assert.equal(tiny?.script, join(ROOT, 'scripts', 'build-tiny-image.sh'));
+  assert.equal(tiny?.buildTimeout, 4 * 3600);
   assert.equal(config.maxHoldAge, 3 * 86400);
   assert.deepEqual(config.temporal, { address: 'localhost:7233', namespace: 'default', taskQueue: 'nodepool' });
 });
@@ -89,6 +98,7 @@ test('an empty mapping takes every default', () => {
     labels: [],
     providers: [],
     diskimages: [],
+    webapp: { port: 8005, listenAddress: '127.0.0.1' },
     vhdConverter: 'auto',
     imagesDir: '/var/lib/nodepool/images',
     buildLogDir: '/var/log/nodepool/builds',
@@ -119,7 +129,33 @@ test('provider, pool, diskimage and label defaults', () => {
   assert.equal(provider?.launchTimeout, 3600);
   assert.equal(provider?.launchRetries, 3);
   assert.equal(provider?.imageFormat, undefined);
+  assert.equal(provider?.maxConcurrency, undefined);
+  assert.equal(provider?.imageUploadTimeout, 3600);
+  assert.equal(provider?.imageNameFormat, '{image_name}-{timestamp}');
+  assert.equal(provider?.hostnameFormat, '{label.name}-{provider.name}-{node.id}');
+  assert.equal(provider?.postUploadHook, undefined);
+  assert.deepEqual(provider?.cloudImages, []);
   assert.deepEqual(provider?.diskimages, [{ name: 'ubuntu', pause: false, configDrive: true, meta: {} }]);
+  assert.deepEqual(provider?.pools[0], {
+    name: 'main',
+    maxServers: 1,
+    ignoreProviderQuota: false,
+    networkChoice: 'auto',
+    autoFloatingIp: true,
+    hostKeyChecking: true,
+    labels: [
+      {
+        name: 'small',
+        diskimage: 'ubuntu',
+        image: { diskimage: 'ubuntu' },
+        flavorName: 'f',
+        bootFromVolume: false,
+        volumeSize: 50,
+        consoleLog: false,
+        instanceProperties: {},
+      },
+    ],
+  });
   assert.deepEqual(config.diskimages[0], {
     name: 'ubuntu',
     builder: 'dib',
@@ -128,6 +164,12 @@ test('provider, pool, diskimage and label defaults', () => {
     buildTimeout: 28800,
     pause: false,
     envVars: {},
+    pythonPath: 'auto',
+    dibCmd: 'disk-image-create',
+    keepFormats: [],
+    deleteAfterUpload: false,
+    templateDomain: 'nodepool.local',
+    validate: false,
   });
 });
 
@@ -204,8 +246,8 @@ test('every structural error is reported at once, in file order', () => {
         '    formats: qcow2',
         '    rebuild-age: 1y',
         '    env-vars:',
-        '      A: 1',
-        'zookeeper-servers: []',
+        '      A: [1]',
+        'zuul-servers: []',
       ),
       'bad.yaml',
     ),
@@ -223,7 +265,7 @@ test('every structural error is reported at once, in file order', () => {
       '18:14 diskimages[0].formats',
       '19:18 diskimages[0].rebuild-age',
       '21:10 diskimages[0].env-vars.A',
-      '22:1 zookeeper-servers',
+      '22:1 zuul-servers',
     ],
   );
   assert.ok(err.issues.every((i) => i.file === 'bad.yaml'));
@@ -360,8 +402,8 @@ test('an unreadable file is a clear error', () => {
 
 test('imageFormatsForDiskimage: provider image-format, clouds.yaml format, the formats list, qcow2 otherwise', () => {
   const config = loadConfig(EXAMPLE);
-  // debian-bookworm: formats [qcow2, vhd]; providers east (no image-format) and rax-dfw (vhd).
-  assert.deepEqual(imageFormatsForDiskimage(config, 'debian-bookworm'), new Set(['qcow2', 'vhd']));
+  // tiny: formats [qcow2, vhd]; providers east (no image-format) and rax-dfw (vhd).
+  assert.deepEqual(imageFormatsForDiskimage(config, 'tiny'), new Set(['qcow2', 'vhd']));
   // ubuntu-noble: no formats list; providers east and local-sim, neither with image-format.
   assert.deepEqual(imageFormatsForDiskimage(config, 'ubuntu-noble'), new Set(['qcow2']));
   assert.deepEqual(imageFormatsForDiskimage(config, 'ubuntu-noble', 'raw'), new Set(['raw']));
@@ -370,7 +412,7 @@ test('imageFormatsForDiskimage: provider image-format, clouds.yaml format, the f
     new Set(['raw', 'qcow2']),
   );
   // A provider's own image-format wins over its cloud's.
-  assert.deepEqual(imageFormatsForDiskimage(config, 'debian-bookworm', 'raw'), new Set(['qcow2', 'vhd', 'raw']));
+  assert.deepEqual(imageFormatsForDiskimage(config, 'tiny', 'raw'), new Set(['qcow2', 'vhd', 'raw']));
   assert.throws(() => imageFormatsForDiskimage(config, 'nope'), /unknown diskimage 'nope'/);
 });
 

@@ -1,29 +1,44 @@
-// The nodepool worker process: loads nodepool.yaml, opens and migrates the database, and polls the
+// The nodepool worker process: loads nodepool.yaml (one file or several), opens and migrates the database, and polls the
 // configured Temporal task queue until SIGINT/SIGTERM; on those, running activities get the shutdown grace
 // time (worker/worker.ts) to finish before they are cancelled and left for a retry.
 import { mkdirSync } from 'node:fs';
+import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { pino } from 'pino';
 import { ConfigError, formatIssue, loadConfig, type Config } from '../config/index.ts';
 import { migrate, openDatabase, redactUrl } from '../db/orm.ts';
+import { buildSpecResolver } from './build-spec.ts';
+import { startNodepool } from './startup.ts';
 import { createNodepoolWorker } from './worker.ts';
 import { describeProblems, searchAttributeProblems } from './search-attributes.ts';
 
 const log = pino({ name: 'nodepool-worker' });
 
-function configPath(argv: string[]): string {
-  const i = argv.findIndex((a) => a === '-c' || a === '--config');
-  if (i >= 0 && argv[i + 1]) return argv[i + 1] as string;
-  return process.env.NODEPOOL_CONFIG ?? '/etc/nodepool/nodepool.yaml';
+/**
+ * The nodepool.yaml files: every `-c FILE` / `--config FILE` / `--config=FILE`, in order, loaded as one
+ * configuration (a launcher file and a builder file, as nodepool deployments keep them); else NODEPOOL_CONFIG,
+ * else /etc/nodepool/nodepool.yaml.
+ */
+function configPaths(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): string[] {
+  const paths: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if ((arg === '-c' || arg === '--config') && argv[i + 1] !== undefined) paths.push(argv[++i] as string);
+    else if (arg.startsWith('--config=')) paths.push(arg.slice('--config='.length));
+  }
+  if (paths.length > 0) return paths;
+  return [env.NODEPOOL_CONFIG ?? '/etc/nodepool/nodepool.yaml'];
 }
 
-function load(path: string): Config {
+function load(paths: string[]): Config {
   try {
-    return loadConfig(path);
+    return loadConfig(paths);
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const issue of err.issues) process.stderr.write(`${formatIssue(issue)}\n`);
-      process.stderr.write(`nodepool-worker: ${path} is not valid; fix the errors above (nodepool config-validate)\n`);
+      process.stderr.write(
+        `nodepool-worker: ${paths.join(', ')} ${paths.length === 1 ? 'is' : 'are'} not valid; fix the errors above (nodepool config-validate)\n`,
+      );
       process.exit(2);
     }
     throw err;
@@ -31,8 +46,8 @@ function load(path: string): Config {
 }
 
 async function main(): Promise<void> {
-  const path = configPath(process.argv.slice(2));
-  const config = load(path);
+  const paths = configPaths(process.argv.slice(2));
+  const config = load(paths);
   // The environment wins over the file so containers and tests can point one config at their own services.
   const databaseUrl = process.env.DATABASE_URL || config.database.url;
   const address = process.env.TEMPORAL_ADDRESS || config.temporal.address;
@@ -57,8 +72,17 @@ async function main(): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    const worker = await createNodepoolWorker({ connection, namespace, taskQueue, orm, config });
-    log.info({ address, namespace, taskQueue, config: path }, 'worker polling');
+    const worker = await createNodepoolWorker({
+      connection,
+      namespace,
+      taskQueue,
+      orm,
+      config,
+      buildSpecFor: buildSpecResolver(config),
+    });
+    const started = await startNodepool(new Client({ connection, namespace }), config, taskQueue);
+    log.info(started, 'schedules and catalogs follow nodepool.yaml');
+    log.info({ address, namespace, taskQueue, config: paths }, 'worker polling');
     await worker.run();
     log.info('worker stopped');
   } finally {

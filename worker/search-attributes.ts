@@ -4,7 +4,7 @@ import type { NativeConnection } from '@temporalio/worker';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
 
 // temporal.api.enums.v1.IndexedValueType
-const INDEXED_VALUE_TYPES: Record<string, number> = { Keyword: 2, KeywordList: 7 };
+const INDEXED_VALUE_TYPES: Record<string, number> = { Keyword: 2, Int: 3, KeywordList: 7 };
 
 export interface SearchAttributeProblem {
   name: string;

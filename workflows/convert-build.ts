@@ -4,6 +4,7 @@
 import { ActivityFailure, ApplicationFailure, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import type { ConvertImageResult } from '../activities/convert.ts';
+import type { ImageBuildFile } from '../db/entities/index.ts';
 import { planConversions, type ConversionTarget, type TargetFormat } from '../core/conversion-plan.ts';
 import { NODEPOOL_IMAGE, NODEPOOL_PROVIDER, NODEPOOL_STATE } from './search-attributes.ts';
 
@@ -30,12 +31,20 @@ export interface ConvertBuildInput {
   targets: ConversionTarget[];
   vhdUtilPath?: string;
   logPath?: string;
+  /**
+   * Files this build already has (the builder's raw, a retried build's earlier conversions): a planned file
+   * found here at its path is used as it is instead of converted again.
+   */
+  reuse?: ImageBuildFile[];
 }
+
+/** A file of the build: converted now, or reused (the builder's own raw says `builder`). */
+export type BuildFile = Omit<ConvertImageResult, 'converter'> & { converter: string };
 
 export interface ProviderConversion {
   provider: string;
   format: TargetFormat;
-  file?: ConvertImageResult;
+  file?: BuildFile;
   /** Why this provider has no file; the build goes on for the others. */
   error?: string;
 }
@@ -56,10 +65,22 @@ export async function convertBuild(input: ConvertBuildInput): Promise<ProviderCo
   ]);
   const outcomes = await Promise.all(
     plan.map(async (p) => {
+      const output = `${input.imagesDir}/${p.fileName}`;
+      const have = input.reuse?.find((f) => f.path === output && f.format === p.format);
+      if (have) {
+        const file: BuildFile = {
+          path: have.path,
+          format: p.format,
+          converter: have.converter ?? 'builder',
+          size: have.size,
+          sha256: have.sha256,
+        };
+        return { plan: p, file };
+      }
       try {
-        const file = await convertImage({
+        const file: BuildFile = await convertImage({
           input: input.rawPath,
-          output: `${input.imagesDir}/${p.fileName}`,
+          output,
           format: p.format,
           vhdConverter: p.converter,
           provider: p.providers.join(', '),

@@ -1,34 +1,13 @@
 // `nodepool config-validate`: checks nodepool.yaml without touching Temporal, the database or any cloud,
 // so it can run in CI before a configuration change is deployed.
 import type { CommandModule } from 'yargs';
-import { CliError } from '../errors.ts';
-import { ConfigError, loadConfig } from '../../config/index.ts';
 
-interface ConfigValidateArgs {
+export interface ConfigValidateArgs {
   config: string;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 export const configValidateCommand: CommandModule<object, ConfigValidateArgs> = {
   command: 'config-validate',
   describe: 'Check nodepool.yaml and report every problem with file:line:column (exit 2 when invalid)',
-  handler: (args) => {
-    const file = args.config;
-    try {
-      const config = loadConfig(file);
-      const pools = config.providers.reduce((n, p) => n + p.pools.length, 0);
-      process.stdout.write(
-        `${file}: OK\n` +
-          `${plural(config.labels.length, 'label')}, ${plural(config.providers.length, 'provider')}, ` +
-          `${plural(pools, 'pool')}, ${plural(config.diskimages.length, 'diskimage')}\n`,
-      );
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      process.stderr.write(`${err.format()}\n`);
-      throw new CliError(`${file}: ${plural(err.issues.length, 'error')}`, 2);
-    }
-  },
+  handler: async (args) => (await import('../actions/config-validate.ts')).configValidate(args),
 };

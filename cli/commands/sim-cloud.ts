@@ -1,13 +1,9 @@
 // `nodepool sim-cloud`: runs the OpenStack-compatible simulator in the foreground until SIGINT/SIGTERM.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { CliError } from '../errors.ts';
-import { startSimCloud } from '../../simulator/index.ts';
-import type { SimCloud } from '../../simulator/index.ts';
-import { KnobsError, DEFAULT_KNOBS, mergeKnobs } from '../../simulator/knobs.ts';
 
-interface Args {
+export { cloudsYaml } from '../sim-clouds-yaml.ts';
+
+export interface SimCloudArgs {
   'state-dir': string;
   port: number;
   host: string;
@@ -17,53 +13,7 @@ interface Args {
   knobs?: string;
 }
 
-function readKnobs(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new CliError(`--knobs ${file}: cannot read it (${(err as Error).message})`, 2);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new CliError(`--knobs ${file}: not valid JSON (${(err as Error).message})`, 2);
-  }
-  try {
-    mergeKnobs(DEFAULT_KNOBS, parsed);
-  } catch (err) {
-    if (err instanceof KnobsError) throw new CliError(`--knobs ${file}: ${err.message}`, 2);
-    throw err;
-  }
-  return parsed;
-}
-
-export function cloudsYaml(sim: SimCloud, regions: string[]): string {
-  return [
-    'clouds:',
-    '  sim:',
-    '    auth:',
-    `      auth_url: ${sim.authUrl}`,
-    '      username: nodepool',
-    '      password: secret',
-    '      project_name: nodepool',
-    '      user_domain_name: Default',
-    '      project_domain_name: Default',
-    `    region_name: ${regions[0]}`,
-    '    identity_api_version: 3',
-    '  sim-appcred:',
-    '    auth_type: v3applicationcredential',
-    '    auth:',
-    `      auth_url: ${sim.authUrl}`,
-    '      application_credential_id: nodepool-appcred',
-    '      application_credential_secret: appcred-secret',
-    `    region_name: ${regions[0]}`,
-    '',
-  ].join('\n');
-}
-
-export const simCloudCommand: CommandModule<object, Args> = {
+export const simCloudCommand: CommandModule<object, SimCloudArgs> = {
   command: 'sim-cloud',
   describe: 'Run the OpenStack-compatible cloud simulator in the foreground (see docs/simulator.md)',
   builder: (y) =>
@@ -75,43 +25,5 @@ export const simCloudCommand: CommandModule<object, Args> = {
       .option('region', { type: 'string', array: true, default: ['RegionOne'], describe: 'region name (repeatable)' })
       .option('ssh-port', { type: 'number', default: 2222, describe: 'SSH port on every server address' })
       .option('knobs', { type: 'string', describe: 'JSON file with a partial Knobs object' }) as never,
-  handler: async (args) => {
-    for (const name of ['port', 'ssh-port', 'seed'] as const) {
-      const v = args[name];
-      if (!Number.isInteger(v) || v < 0 || (name !== 'seed' && v > 65535)) {
-        throw new CliError(`--${name} must be a whole number${name === 'seed' ? '' : ' from 0 to 65535'}, got ${v}`, 2);
-      }
-    }
-    const knobs = args.knobs === undefined ? undefined : readKnobs(resolve(args.knobs));
-    let sim: SimCloud;
-    try {
-      sim = await startSimCloud({
-        stateDir: args['state-dir'],
-        host: args.host,
-        port: args.port,
-        seed: args.seed,
-        regions: args.region,
-        sshPort: args['ssh-port'],
-        ...(knobs !== undefined ? { knobs: knobs as never } : {}),
-      });
-    } catch (err) {
-      throw new CliError(`sim-cloud could not start: ${(err as Error).message}`, 1);
-    }
-    process.stdout.write(
-      `sim-cloud listening; auth URL ${sim.authUrl}\n` +
-        `state dir ${resolve(args['state-dir'])}; knobs at ${sim.baseUrl}/admin/knobs\n\n` +
-        `# clouds.yaml\n${cloudsYaml(sim, args.region)}`,
-    );
-    await new Promise<void>((done) => {
-      const stop = () => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        done();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
-    await sim.close();
-    process.stdout.write('sim-cloud stopped\n');
-  },
+  handler: async (args) => (await import('../actions/sim-cloud.ts')).simCloud(args),
 };

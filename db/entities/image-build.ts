@@ -1,7 +1,8 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 import { tracking } from './tracking.ts';
 
-export const IMAGE_BUILD_STATES = ['building', 'ready', 'failed', 'deleting'] as const;
+/** `deleted`: the local files were pruned; the row stays as the build's record. */
+export const IMAGE_BUILD_STATES = ['building', 'ready', 'failed', 'deleting', 'deleted'] as const;
 export type ImageBuildState = (typeof IMAGE_BUILD_STATES)[number];
 
 /** One file a build produced: a disk image in one format. */
@@ -25,6 +26,10 @@ export const ImageBuild = defineEntity({
     formats: p.json<string[]>().default('[]'),
     files: p.json<ImageBuildFile[]>().default('[]'),
     state: p.enum(IMAGE_BUILD_STATES).default('building'),
+    /** dib, script or snapshot: a snapshot build has no local files, only uploads. */
+    builder: p.string().length(16).default('dib'),
+    /** Why the build failed, in the operator's words. */
+    reason: p.text().nullable(),
     logPath: p.text().nullable(),
     /** The Temporal workflow that owns this build, so the Web UI and replays can be found from a row. */
     workflowId: p.string().length(255).nullable(),

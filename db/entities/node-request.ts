@@ -18,6 +18,10 @@ export const NodeRequest = defineEntity({
     /** Lower is more urgent, as in nodepool ("100" for min-ready requests, "200" default). */
     priority: p.integer().default(200),
     state: p.enum(NODE_REQUEST_STATES).default('requested'),
+    /** The provider the request was routed to. */
+    provider: p.string().length(255).nullable(),
+    /** Why it failed, in the operator's words. */
+    reason: p.text().nullable(),
     nodes: () => p.oneToMany(Node).mappedBy('request'),
     /** Why the request is waiting (e.g. "at quota in rax-dfw"): shown by request-list. */
     waitReasons: p.json<string[]>().default('[]'),

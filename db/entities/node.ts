@@ -28,6 +28,11 @@ export const Node = defineEntity({
     holdReason: p.text().nullable(),
     holdExpiresAt: p.datetime().nullable(),
     request: () => p.manyToOne(NodeRequest).nullable().deleteRule('set null'),
+    /** Booted only to validate a new upload; never handed to a request. */
+    validation: p.boolean().default(false),
+    /** Why the node failed or is being deleted, in the operator's words. */
+    reason: p.text().nullable(),
+    readyAt: p.datetime().nullable(),
     ...tracking(),
   },
   uniques: [{ properties: ['provider', 'externalId'], name: 'node_provider_external_id_unique' }],
