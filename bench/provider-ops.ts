@@ -34,7 +34,7 @@ const UPLOAD_SIZES = [256 * MiB, 1 * GiB];
 const FAULT_CREATES = 100;
 const FAULT_RATE = 0.2;
 /** Quota off: the benchmark measures the API, not the quota check. */
-const UNLIMITED: KnobsPatch = { quota: { instances: -1, cores: -1, ramMB: -1 } };
+const UNLIMITED: KnobsPatch = { quota: { instances: -1, cores: -1, ramMB: -1, ports: -1 } };
 const FAST_BOOT: KnobsPatch = { bootSeconds: { min: 0, max: 0 }, latencyMs: { min: 0, max: 0 } };
 
 // ---------------------------------------------------------------------------------------------------------

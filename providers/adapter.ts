@@ -18,8 +18,18 @@ export interface ServerSpec {
   /** Plain text; the driver encodes it as the cloud expects. */
   userData?: string;
   keyName?: string;
-  /** Network IDs; when absent the cloud picks (Nova: "auto"). */
-  networks?: string[];
+  /**
+   * Network names or UUIDs (names are resolved through Neutron; an unknown or ambiguous name is Invalid),
+   * 'auto' (the cloud picks or allocates one: Nova's "auto"), or 'none' (no network at all). Absent = 'auto';
+   * an empty list is 'auto' too.
+   */
+  networks?: string[] | 'auto' | 'none';
+  /** Ask for a config drive (sent as config_drive); absent = the cloud's default. */
+  configDrive?: boolean;
+  /** Security group names; absent = the project's default group. */
+  securityGroups?: string[];
+  /** Boot from a new volume made from the image instead of the hypervisor's local disk. */
+  bootFromVolume?: { volumeSizeGB: number; deleteOnTermination?: boolean };
 }
 
 export interface ServerAddresses {
@@ -34,8 +44,12 @@ export interface Server {
   state: ServerState;
   rawStatus: string;
   metadata: Metadata;
+  /** The same shape from create, get and list: the id when the cloud's flavor list knows it. */
   flavor: { id?: string; name?: string; vcpus?: number; ramMB?: number };
+  /** Absent when the server boots from a volume. */
   imageId?: string;
+  /** Volumes attached at boot (boot from volume). */
+  volumes?: string[];
   availabilityZone?: string;
   addresses: ServerAddresses;
   created?: string;
@@ -60,6 +74,8 @@ export interface Image {
   /** Custom properties only: nodepool tags and the like. */
   metadata: Metadata;
   created?: string;
+  /** Glance's os_glance_failed_import: the stores an interoperable import failed for. */
+  failedImport?: string;
 }
 
 export interface ImageUploadSpec {
@@ -111,6 +127,11 @@ export interface Quota {
 
 export type DeleteResult = 'deleted' | 'already-gone';
 
+export interface CreateServerImageOptions {
+  /** A snapshot still `queued` this long after Glance created it is stuck (default 1 hour, by Glance's clock). */
+  staleQueuedAfterMs?: number;
+}
+
 export interface ProviderAdapter {
   /** The clouds.yaml cloud name; safe to log. */
   readonly cloudName: string;
@@ -125,8 +146,17 @@ export interface ProviderAdapter {
   deleteServer(id: string): Promise<DeleteResult>;
   /** Every server in the project, with metadata, across all pages. */
   listServers(): Promise<Server[]>;
-  /** Snapshot a server into an image (snapshot builds); returns the new image ID. */
-  createServerImage(serverId: string, name: string, metadata: Metadata): Promise<string>;
+  /**
+   * Snapshot a server into an image (snapshot builds); returns the new image ID. Idempotent on (name, metadata):
+   * a retry reuses the snapshot an earlier attempt started, unless it is still `queued` after
+   * `opts.staleQueuedAfterMs`: then that one is deleted and a fresh snapshot taken.
+   */
+  createServerImage(
+    serverId: string,
+    name: string,
+    metadata: Metadata,
+    opts?: CreateServerImageOptions,
+  ): Promise<string>;
 
   /** Idempotent on (name, metadata): reuses a matching image instead of creating a second one. */
   uploadImage(spec: ImageUploadSpec): Promise<ImageUploadResult>;

@@ -2,19 +2,15 @@
 // (BUILD → ACTIVE/ERROR, snapshot queued → saving → active). Transitions are applied lazily on every request
 // and by a timer, so what a client sees never depends on timer jitter.
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Prng, streamSeed } from './faults.ts';
 import type { Knobs } from './knobs.ts';
 import { SshFleet, loopbackAddress } from './ssh.ts';
 import { isoSeconds } from './http.ts';
-import type { ImageRecord, ServerRecord } from './state.ts';
+import { APP_CRED, BUILTIN_KEYPAIR, ROLES } from './identity.ts';
+import type { AppCredRecord, ImageRecord, KeypairRecord, ServerRecord } from './state.ts';
 import { StateStore } from './state.ts';
-
-export const DOMAIN = { id: 'default', name: 'Default' };
-export const USER = { id: '8a3f0c9d2b7e4f51a6c3d2e1f0b9a871', name: 'nodepool', password: 'secret' };
-export const PROJECT = { id: '4e1c7a2b9d3f4a6e8b5c0d1f2a3b4c5d', name: 'nodepool' };
-export const ROLE = { id: 'c2a9f3e1d4b54a7f9e8d7c6b5a4f3e2d', name: 'member' };
-export const APP_CRED = { id: 'nodepool-appcred', name: 'nodepool-appcred', secret: 'appcred-secret' };
 
 export interface Flavor {
   id: string;
@@ -69,9 +65,14 @@ export class Cloud {
       ids: new Prng(saved.ids ?? streamSeed(opts.seed, 'ids')),
       boot: new Prng(saved.boot ?? streamSeed(opts.seed, 'boot')),
     };
-    this.ssh = new SshFleet(opts.sshPort, (id) => {
-      const s = this.store.state.servers[id];
-      return s !== undefined && s.status === 'ACTIVE';
+    this.ssh = new SshFleet({
+      port: opts.sshPort,
+      isReady: (id) => {
+        const s = this.store.state.servers[id];
+        return s !== undefined && s.status === 'ACTIVE';
+      },
+      behaviour: () => ({ exec: this.knobs.sshExec, auth: this.knobs.sshAuth }),
+      scratchDir: (id) => join(this.store.dir, 'servers', id),
     });
   }
 
@@ -89,6 +90,45 @@ export class Cloud {
 
   imageUrl(region: string): string {
     return `${this.baseUrl}/${region}/image`;
+  }
+
+  /** Unversioned, as Neutron is usually listed; clients add /v2.0. */
+  networkUrl(region: string): string {
+    return `${this.baseUrl}/${region}/network`;
+  }
+
+  /** Key pairs by user, the built-in one seeded the first time (a deleted one stays deleted). */
+  get keypairs(): Record<string, Record<string, KeypairRecord>> {
+    this.state.keypairs ??= {
+      [BUILTIN_KEYPAIR.userId]: {
+        [BUILTIN_KEYPAIR.name]: {
+          ...BUILTIN_KEYPAIR,
+          fingerprint: '0b:de:eb:01:2b:f0:ff:53:66:4e:bf:5d:16:3a:fd:d2',
+          type: 'ssh',
+          seq: 0,
+          createdAt: '2024-01-01T00:00:00Z',
+        },
+      },
+    };
+    return this.state.keypairs;
+  }
+
+  /** Application credentials, the built-in one seeded the first time (a deleted one stays deleted). */
+  get appCreds(): Record<string, AppCredRecord> {
+    this.state.appCreds ??= {
+      [APP_CRED.id]: {
+        id: APP_CRED.id,
+        name: APP_CRED.name,
+        description: 'built into the simulator',
+        userId: APP_CRED.userId,
+        projectId: APP_CRED.projectId,
+        secretSha256: createHash('sha256').update(APP_CRED.secret).digest('hex'),
+        roles: [ROLES.member.name, ROLES.reader.name],
+        expiresAt: null,
+        unrestricted: false,
+      },
+    };
+    return this.state.appCreds;
   }
 
   uuid(): string {
@@ -136,6 +176,16 @@ export class Cloud {
   async restoreSsh(): Promise<void> {
     for (const s of Object.values(this.state.servers)) {
       s.address = await this.ssh.bind(s.id, s.hostKeyPrivate, s.address, () => this.nextLoopbackAddress());
+    }
+    // An import the last run did not finish is staged again, so the client can ask for it once more.
+    for (const img of Object.values(this.state.images)) {
+      if (img.status !== 'importing') continue;
+      img.status = existsSync(`${this.store.imageFile(img.id)}.staged`) ? 'uploading' : 'queued';
+      for (const t of img.tasks ?? []) {
+        if (t.status !== 'processing') continue;
+        t.status = 'failure';
+        t.message = 'the simulator stopped during the import';
+      }
     }
     this.save();
   }

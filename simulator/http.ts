@@ -11,7 +11,7 @@ export interface Reply {
   stream?: Readable;
 }
 
-export type Service = 'identity' | 'compute' | 'image' | 'admin';
+export type Service = 'identity' | 'compute' | 'image' | 'network' | 'admin';
 
 export class HttpError extends Error {
   readonly status: number;
@@ -66,6 +66,10 @@ export function errorReply(requestService: Service, err: HttpError, req: Incomin
     const body: Record<string, unknown> = { code: err.status, message: err.message, ...err.extra };
     if (headers['Retry-After'] !== undefined) body.retryAfter = headers['Retry-After'];
     return { status: err.status, headers, json: { [name]: body } };
+  }
+  if (service === 'network') {
+    const type = typeof err.extra.type === 'string' ? err.extra.type : title.replace(/ /g, '');
+    return { status: err.status, headers, json: { NeutronError: { type, message: err.message, detail: '' } } };
   }
   if (service === 'image') {
     const accept = req.headers.accept ?? '';
@@ -128,4 +132,6 @@ export interface RequestContext {
   region: string;
   /** Nova microversion as [major, minor]; [2, 1] elsewhere. */
   microversion: [number, number];
+  /** The x-openstack-request-id this request is answered with. */
+  requestId: string;
 }

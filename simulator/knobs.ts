@@ -16,6 +16,9 @@ export const OPERATIONS = [
   'image.get',
   'image.list',
   'image.delete',
+  'image.stage',
+  'image.import',
+  'network.list',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -41,7 +44,8 @@ export interface Knobs {
   uploadBytesPerSecond: number | null;
   latencyMs: { min: number; max: number };
   faults: FaultRule[];
-  quota: { instances: number; cores: number; ramMB: number; metadataItems: number };
+  /** ports: Neutron's port quota, one port per network a server attaches to (default -1: unlimited). */
+  quota: { instances: number; cores: number; ramMB: number; metadataItems: number; ports: number };
   /** Over the limit the API answers 429 with Retry-After. */
   rateLimit: { requestsPerSecond: number; retryAfterSeconds: number } | null;
   /** Fraction of new servers that end in ERROR instead of ACTIVE. */
@@ -50,7 +54,31 @@ export interface Knobs {
   hangDeletes: boolean;
   /** How long a deleted server is still listed by changes-since (as DELETED) before it is forgotten. */
   deletedRetentionSeconds: number;
+  /** Neutron's networks (read-only through the API); servers attach to them by uuid. */
+  networks: NetworkKnob[];
+  /** Security group names every project has in Neutron; a server create naming another is refused (400). */
+  securityGroups: string[];
+  /** Glance's interoperable import methods (`GET /v2/info/import`); [] = import disabled (404). */
+  imageImportMethods: ImportMethod[];
+  /** false = `PUT /v2/images/{id}/file` is refused (403) as on clouds that allow only import. */
+  imageDirectUpload: boolean;
+  /** Refuse (415) uploaded or imported data whose first bytes are not the image's disk_format, as Glance does. */
+  imageFormatEnforcement: boolean;
+  /** What an SSH `exec` does: run the command, refuse the channel, or exit 1 with a message. */
+  sshExec: 'run' | 'refuse' | 'fail';
+  /** Whether SSH accepts any credentials or refuses every one. */
+  sshAuth: 'accept' | 'refuse';
 }
+
+export interface NetworkKnob {
+  id: string;
+  name: string;
+  /** router:external */
+  external: boolean;
+}
+
+export const IMPORT_METHODS = ['glance-direct'] as const;
+export type ImportMethod = (typeof IMPORT_METHODS)[number];
 
 /** What setKnobs and PUT /admin/knobs accept: any subset of keys; quota may itself be partial. */
 export type KnobsPatch = Partial<Omit<Knobs, 'quota'>> & { quota?: Partial<Knobs['quota']> };
@@ -61,12 +89,24 @@ export const DEFAULT_KNOBS: Knobs = {
   uploadBytesPerSecond: null,
   latencyMs: { min: 0, max: 0 },
   faults: [],
-  quota: { instances: 100, cores: 400, ramMB: 819200, metadataItems: 128 },
+  quota: { instances: 100, cores: 400, ramMB: 819200, metadataItems: 128, ports: -1 },
   rateLimit: null,
   serverErrorRate: 0,
   hangDeletes: false,
   deletedRetentionSeconds: 3600,
+  networks: [
+    { id: '5f0e6b2a-8c1d-4e3f-9a7b-2c4d6e8f0a1b', name: 'private', external: false },
+    { id: 'a1c3e5f7-9b2d-4f6a-8c0e-1d3f5a7b9c2e', name: 'public', external: true },
+  ],
+  securityGroups: ['default'],
+  imageImportMethods: ['glance-direct'],
+  imageDirectUpload: true,
+  imageFormatEnforcement: false,
+  sshExec: 'run',
+  sshAuth: 'accept',
 };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const range = z
   .strictObject({ min: z.number().min(0), max: z.number().min(0) })
@@ -84,6 +124,7 @@ const quotaPatch = z.strictObject({
   cores: z.number().int().min(-1),
   ramMB: z.number().int().min(-1),
   metadataItems: z.number().int().min(-1),
+  ports: z.number().int().min(-1),
 });
 
 const knobsPatch = z.strictObject({
@@ -99,6 +140,21 @@ const knobsPatch = z.strictObject({
   serverErrorRate: z.number().min(0).max(1),
   hangDeletes: z.boolean(),
   deletedRetentionSeconds: z.number().min(0),
+  networks: z
+    .array(
+      z.strictObject({
+        id: z.string().regex(UUID, 'must be a lower-case UUID'),
+        name: z.string().min(1).max(255),
+        external: z.boolean(),
+      }),
+    )
+    .refine((nets) => new Set(nets.map((n) => n.id)).size === nets.length, { message: 'network ids must be unique' }),
+  securityGroups: z.array(z.string().min(1).max(255)),
+  imageImportMethods: z.array(z.enum(IMPORT_METHODS)),
+  imageDirectUpload: z.boolean(),
+  imageFormatEnforcement: z.boolean(),
+  sshExec: z.enum(['run', 'refuse', 'fail']),
+  sshAuth: z.enum(['accept', 'refuse']),
 });
 
 export class KnobsError extends Error {}

@@ -13,6 +13,7 @@ import { KnobsError } from './knobs.ts';
 import { FaultInjector } from './faults.ts';
 import { compute, computeOperation } from './nova/index.ts';
 import { computeDiscovery, microversionHeaders, parseMicroversion } from './nova/microversion.ts';
+import { network, networkDiscovery, networkOperation } from './neutron.ts';
 
 export interface RouterHooks {
   setKnobs(patch: unknown): Knobs;
@@ -30,6 +31,10 @@ const FAULT_MESSAGES: Record<Service, Record<500 | 503, string>> = {
   image: {
     500: 'The server has either erred or is incapable of performing the requested operation.',
     503: 'The server is currently unavailable. Please retry your request later.',
+  },
+  network: {
+    500: 'Request Failed: internal server error while processing your request.',
+    503: 'The server is currently unavailable. Please try again at a later time.',
   },
   admin: { 500: 'internal error', 503: 'unavailable' },
 };
@@ -77,23 +82,32 @@ export class Router {
       path = segments.slice(1);
     } else if (
       first !== undefined &&
-      (second === 'compute' || second === 'image') &&
+      (second === 'compute' || second === 'image' || second === 'network') &&
       this.cloud.regions.includes(first)
     ) {
       service = second;
       region = first;
       path = segments.slice(2);
     } else {
-      const ctx = { req, url, method, path: segments, region: '', microversion: [2, 1] } as RequestContext;
-      const known = this.cloud.regions.map((r) => `/${r}/compute, /${r}/image`).join(', ');
+      const ctx = {
+        req,
+        url,
+        method,
+        path: segments,
+        region: '',
+        microversion: [2, 1],
+        requestId: '',
+      } as RequestContext;
+      const known = this.cloud.regions.map((r) => `/${r}/compute, /${r}/image, /${r}/network`).join(', ');
       return this.send(
         res,
         ctx,
         errorReply('identity', new HttpError(404, `No such endpoint; try /identity, ${known}`), req),
       );
     }
-    const ctx: RequestContext = { req, url, method, path, region, microversion: [2, 1] };
-    const extraHeaders: Record<string, string> = { 'x-openstack-request-id': `req-${randomUUID()}` };
+    const requestId = `req-${randomUUID()}`;
+    const ctx: RequestContext = { req, url, method, path, region, microversion: [2, 1], requestId };
+    const extraHeaders: Record<string, string> = { 'x-openstack-request-id': requestId };
     if (service === 'compute') extraHeaders['x-compute-request-id'] = extraHeaders['x-openstack-request-id']!;
     let reply: Reply;
     try {
@@ -139,6 +153,12 @@ export class Router {
       const token = authenticate(this.cloud, ctx);
       op = computeOperation(ctx);
       run = () => compute(this.cloud, ctx, token);
+    } else if (service === 'network') {
+      const discovery = networkDiscovery(this.cloud, ctx);
+      if (discovery) return discovery;
+      authenticate(this.cloud, ctx);
+      op = networkOperation(ctx);
+      run = async () => network(this.cloud, ctx);
     } else {
       const discovery = imageDiscovery(this.cloud, ctx);
       if (discovery) return discovery;

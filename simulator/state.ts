@@ -17,6 +17,8 @@ export interface TokenRecord {
   domainScope?: string;
   systemScope?: boolean;
   methods: string[];
+  /** Role names on the project (implied ones included); absent in state files written before roles existed. */
+  roles?: string[];
   appCredId?: string;
   issuedAt: string;
   expiresAt: string;
@@ -31,7 +33,15 @@ export interface ServerRecord {
   projectId: string;
   userId: string;
   flavorId: string;
+  /** '' when booted from a volume. */
   imageId: string;
+  /** Neutron network ids the server is attached to ([] for `none`); absent in older state files (= private). */
+  networks?: string[];
+  accessIPv4?: string;
+  accessIPv6?: string;
+  schedulerHints?: Record<string, unknown>;
+  /** Volumes from block_device_mapping_v2 (there is no Cinder: only their ids exist). */
+  volumes?: Array<{ id: string; deleteOnTermination: boolean }>;
   metadata: Record<string, string>;
   /** BUILD, ACTIVE, ERROR, or DELETED (only in SimState.deletedServers). */
   status: string;
@@ -84,9 +94,48 @@ export interface ImageRecord {
   properties: Record<string, unknown>;
   createdAt: string;
   updatedAt: string;
+  /** Import tasks (glance-direct), newest last. */
+  tasks?: ImageTaskRecord[];
   /** For snapshots in progress: when queued → saving and saving → active happen. */
   savingAt?: number;
   activeAt?: number;
+}
+
+/** An application credential a user created (or the built-in one); the secret is kept only as a digest. */
+export interface AppCredRecord {
+  id: string;
+  name: string;
+  description: string | null;
+  userId: string;
+  projectId: string;
+  secretSha256: string;
+  roles: string[];
+  /** As the client sent it (Keystone echoes it back), or null. */
+  expiresAt: string | null;
+  unrestricted: boolean;
+}
+
+export interface ImageTaskRecord {
+  id: string;
+  type: 'api_image_import';
+  status: 'processing' | 'success' | 'failure';
+  owner: string;
+  userId: string;
+  requestId: string;
+  method: string;
+  message: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface KeypairRecord {
+  name: string;
+  userId: string;
+  publicKey: string;
+  fingerprint: string;
+  type: 'ssh' | 'x509';
+  seq: number;
+  createdAt: string;
 }
 
 export interface SimState {
@@ -100,6 +149,10 @@ export interface SimState {
    *  deletedRetentionSeconds. */
   deletedServers: Record<string, ServerRecord>;
   images: Record<string, ImageRecord>;
+  /** Absent until the simulator first starts on this state: then seeded with the built-in credential. */
+  appCreds?: Record<string, AppCredRecord>;
+  /** Key pairs by user id, then name; absent until first start (then seeded with the built-in one). */
+  keypairs?: Record<string, Record<string, KeypairRecord>>;
   /** Next 127.x.y.z candidate, as an index. */
   nextAddress: number;
 }

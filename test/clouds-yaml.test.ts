@@ -203,22 +203,48 @@ test('image_format, regions with values, interfaces and endpoint overrides', () 
         image_format: 'vhd',
         regions: ['DFW', { name: 'IAD', values: { image_format: 'raw', interface: 'internal' } }],
         'image-endpoint-override': 'https://glance.example',
+        network_endpoint_override: 'https://neutron.example/',
         compute_endpoint_type: 'admin',
+        image_api_use_import: true,
       }),
       plain: cloud('https://plain.example'),
+      badflag: cloud('https://plain.example', { image_api_use_import: 'sometimes' }),
     },
   });
   const dfw = loadCloudConfig('xen', s.opts);
   assert.equal(dfw.regionName, 'DFW', 'with no region_name the first region is used');
   assert.equal(dfw.imageFormat, 'vhd');
   assert.equal(dfw.authUrl, 'https://xen.example/v3');
-  assert.deepEqual(dfw.interfaces, { compute: 'admin', image: 'public' });
-  assert.deepEqual(dfw.endpointOverrides, { image: 'https://glance.example' });
+  assert.deepEqual(dfw.interfaces, { compute: 'admin', image: 'public', network: 'public' });
+  assert.deepEqual(dfw.endpointOverrides, { image: 'https://glance.example', network: 'https://neutron.example' });
+  assert.equal(dfw.imageUseImport, true);
   const iad = loadCloudConfig('xen', { ...s.opts, region: 'IAD' });
   assert.equal(iad.imageFormat, 'raw');
-  assert.deepEqual(iad.interfaces, { compute: 'admin', image: 'internal' });
+  assert.deepEqual(iad.interfaces, { compute: 'admin', image: 'internal', network: 'internal' });
   assert.throws(() => loadCloudConfig('xen', { ...s.opts, region: 'LON' }), /Region LON .* valid choices: DFW, IAD/);
   assert.equal(loadCloudConfig('plain', s.opts).imageFormat, 'qcow2');
+  assert.equal(loadCloudConfig('plain', s.opts).imageUseImport, false);
+  assert.throws(
+    () => loadCloudConfig('badflag', s.opts),
+    /image_api_use_import must be true or false, not "sometimes"/,
+  );
+});
+
+test('a secure.yaml that cannot be read is named in the error it may have caused', () => {
+  const s = sandbox();
+  // The password lives in secure.yaml, which cannot be read (a directory stands in for a file root could read).
+  s.write(join(s.cwd, 'clouds.yaml'), {
+    clouds: { a: { auth: { auth_url: 'https://k.example', username: 'alice', project_name: 'ci' } } },
+  });
+  mkdirSync(join(s.cwd, 'secure.yaml'));
+  assert.throws(
+    () => loadCloudConfig('a', s.opts),
+    (err: Error) =>
+      err instanceof Invalid &&
+      /has no password/.test(err.message) &&
+      err.message.includes(`Skipped secure file: ${join(s.cwd, 'secure.yaml')} (EISDIR)`),
+  );
+  assert.throws(() => loadCloudConfig('missing', s.opts), /Skipped secure file: .*secure\.yaml \(EISDIR\)/);
 });
 
 test('openstacksdk auth fix-ups: tenant alias, domain_name for both, which of top-level and auth wins', () => {

@@ -1,118 +1,16 @@
 // The OpenStack driver against the cloud simulator: every adapter operation, pagination, re-authentication,
 // the typed error for each failure, idempotent creates, and a streamed 1 GiB upload.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, openSync, closeSync, ftruncateSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openSync, closeSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { stringify } from 'yaml';
-import { startSimCloud, type Knobs } from '../simulator/index.ts';
-import { adapterForCloud, type AdapterOptions } from '../providers/index.ts';
-import type { ProviderAdapter, Server } from '../providers/adapter.ts';
+import type { Server } from '../providers/adapter.ts';
 import { Invalid, NotFound, QuotaExceeded, RateLimited, Transient } from '../providers/errors.ts';
-import type { OpenStackAdapter } from '../providers/openstack/adapter.ts';
-import { nodeTags, uploadTags } from '../providers/tags.ts';
+import { uploadTags } from '../providers/tags.ts';
 import { until } from './support/poll.ts';
-
-type Sim = Awaited<ReturnType<typeof startSimCloud>>;
-
-const PASSWORD = 'secret';
-const APPCRED_SECRET = 'appcred-secret';
-
-/** A simulator with boots that finish at once, a clouds.yaml pointing at it, and an adapter factory. */
-async function cloud(t: TestContext, knobs: Partial<Knobs> = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'providers-openstack-'));
-  const sim: Sim = await startSimCloud({
-    stateDir: join(dir, 'state'),
-    seed: 1,
-    knobs: { bootSeconds: { min: 0, max: 0 }, latencyMs: { min: 0, max: 0 }, ...knobs },
-  });
-  t.after(async () => {
-    await sim.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const file = join(dir, 'clouds.yaml');
-  writeFileSync(
-    file,
-    stringify({
-      clouds: {
-        sim: {
-          region_name: 'RegionOne',
-          image_format: 'qcow2',
-          auth: {
-            auth_url: sim.authUrl,
-            username: 'nodepool',
-            password: PASSWORD,
-            user_domain_name: 'Default',
-            project_name: 'nodepool',
-            project_domain_name: 'Default',
-          },
-        },
-        'sim-appcred': {
-          region_name: 'RegionOne',
-          auth_type: 'v3applicationcredential',
-          auth: {
-            auth_url: sim.authUrl,
-            application_credential_id: 'nodepool-appcred',
-            application_credential_secret: APPCRED_SECRET,
-          },
-        },
-        'sim-wrong': {
-          auth: {
-            auth_url: sim.authUrl,
-            username: 'nodepool',
-            password: 'not-the-password',
-            user_domain_name: 'Default',
-            project_name: 'nodepool',
-            project_domain_name: 'Default',
-          },
-        },
-      },
-    }),
-  );
-  const adapter = (name = 'sim', opts: AdapterOptions = {}) =>
-    adapterForCloud(name, {
-      env: { OS_CLIENT_CONFIG_FILE: file },
-      cwd: dir,
-      home: dir,
-      siteDirs: [],
-      fresh: true,
-      ...opts,
-    }) as OpenStackAdapter;
-  const smallImage = join(dir, 'small.qcow2');
-  writeFileSync(smallImage, Buffer.from('QFI\xfb not really a qcow2, but bytes are bytes'));
-  return { sim, dir, adapter, smallImage };
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
-
-async function uploadSmall(a: ProviderAdapter, path: string, uploadId: string = randomUUID()) {
-  return a.uploadImage({
-    path,
-    name: `img-${uploadId}`,
-    diskFormat: 'qcow2',
-    metadata: uploadTags({ provider: 'sim', uploadId, imageName: 'ubuntu' }),
-  });
-}
-
-function spec(imageId: string, nodeId: string, flavor = 'm1.tiny') {
-  return {
-    name: `np-${nodeId}`,
-    flavor,
-    imageId,
-    metadata: nodeTags({ provider: 'sim', nodeId, imageName: 'ubuntu' }),
-    userData: '#cloud-config\n',
-  };
-}
+import { APPCRED_SECRET, PASSWORD, cloud, rejection, spec, uploadSmall } from './providers-support.ts';
 
 test('password and application-credential auth both reach Nova and list the m1 flavors', async (t) => {
   const c = await cloud(t);
@@ -188,7 +86,7 @@ test('a create whose response is lost is retried into the same server, never a s
   assert.equal(mine[0]!.id, retried.id);
 });
 
-test('an expired token is renewed before use, and a 401 (clock skew) re-authenticates once', async (t) => {
+test('an expired token is renewed before use, and a 401 (a token the clock thinks fresh) re-authenticates once', async (t) => {
   const c = await cloud(t, { tokenTtlSeconds: 1 });
   const a = c.adapter();
   await a.listFlavors();
@@ -198,8 +96,9 @@ test('an expired token is renewed before use, and a 401 (clock skew) re-authenti
     return a.authCount >= 2 ? true : undefined;
   });
 
-  // A clock an hour slow believes every token is fresh, so only Nova's 401 can make it re-authenticate.
-  const skewed = c.adapter('sim', { now: () => Date.now() - 3_600_000 });
+  // A clock that has stopped believes every token is fresh, so only Nova's 401 can make it re-authenticate.
+  const stopped = Date.now();
+  const skewed = c.adapter('sim', { now: () => stopped });
   await skewed.listFlavors();
   const before = skewed.authCount;
   await until('re-authentication after 401', async () => {

@@ -29,7 +29,7 @@ describe('admin endpoint', () => {
     assert.equal(got.status, 200);
     assert.equal(got.body.tokenTtlSeconds, 3600);
     assert.equal(got.body.deletedRetentionSeconds, 3600);
-    assert.deepEqual(got.body.quota, { instances: 100, cores: 400, ramMB: 819200, metadataItems: 128 });
+    assert.deepEqual(got.body.quota, { instances: 100, cores: 400, ramMB: 819200, metadataItems: 128, ports: -1 });
     const put = await setKnobs({ quota: { cores: 50 } });
     assert.equal(put.status, 200);
     assert.equal(put.body.quota.cores, 50);

@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
 import { runCli } from './support/cli.ts';
 import type { Sim } from './simulator-support.ts';
-import { FLUSH_INTERVAL_MS, stateFileWrites } from '../simulator/state.ts';
+import { FLUSH_INTERVAL_MS, stateFileWrites, type ImageRecord } from '../simulator/state.ts';
 import {
   MV,
   activeImage,
@@ -26,6 +26,7 @@ const ROOT = join(import.meta.dirname, '..');
 interface StateFile {
   servers: Record<string, { address: string; status: string }>;
   deletedServers: Record<string, { status: string }>;
+  images: Record<string, ImageRecord>;
 }
 
 function readState(stateDir: string): StateFile {
@@ -271,6 +272,65 @@ describe('persistence at pool sizes', () => {
       }
       assert.ok(readState(stateDir).deletedServers[gone], 'rewritten in the new layout');
       assert.equal(readState(stateDir).servers[gone], undefined);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  test('an import cut short by a stop is staged again on restart, its task failed', async () => {
+    const stateDir = tempDir();
+    try {
+      const first = await startSim({ stateDir, seed: 14 });
+      const token = await issueToken(first);
+      const created = await api(`${first.image}/v2/images`, {
+        method: 'POST',
+        token,
+        json: { name: 'cut', disk_format: 'raw', container_format: 'bare' },
+      });
+      const id = created.body.id as string;
+      await api(`${first.image}/v2/images/${id}/stage`, {
+        method: 'PUT',
+        token,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: Buffer.from('staged'),
+      });
+      await first.close();
+      // What a stop in the middle of the import leaves: the image importing, its task processing.
+      const raw = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as StateFile;
+      const img = raw.images[id]!;
+      img.status = 'importing';
+      img.tasks = [
+        {
+          id: 't1',
+          type: 'api_image_import',
+          status: 'processing',
+          owner: img.owner,
+          userId: 'u',
+          requestId: 'req-1',
+          method: 'glance-direct',
+          message: '',
+          createdAt: img.createdAt,
+          updatedAt: img.createdAt,
+        },
+      ];
+      writeFileSync(join(stateDir, 'state.json'), JSON.stringify(raw));
+      const second = await startSim({ stateDir, seed: 14 });
+      try {
+        assert.equal((await api(`${second.image}/v2/images/${id}`, { token })).body.status, 'uploading');
+        const tasks = await api(`${second.image}/v2/images/${id}/tasks`, { token });
+        assert.equal(tasks.body.tasks[0].status, 'failure');
+        const again = await api(`${second.image}/v2/images/${id}/import`, {
+          method: 'POST',
+          token,
+          json: { method: { name: 'glance-direct' } },
+        });
+        assert.equal(again.status, 202);
+        await until('imported', async () =>
+          (await api(`${second.image}/v2/images/${id}`, { token })).body.status === 'active' ? true : undefined,
+        );
+      } finally {
+        await second.close();
+      }
     } finally {
       rmSync(stateDir, { recursive: true, force: true });
     }

@@ -129,7 +129,7 @@ export async function createServer(
     method: 'POST',
     token,
     headers: MV(version),
-    json: { server: { name: 'vm', flavorRef: '1', imageRef: imageId, networks: 'none', ...extra } },
+    json: { server: { name: 'vm', flavorRef: '1', imageRef: imageId, networks: 'auto', ...extra } },
   });
 }
 

@@ -4,6 +4,7 @@ import { createHash, getHashes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { inspect } from 'node:util';
 import type {
+  CreateServerImageOptions,
   DeleteResult,
   Flavor,
   Image,
@@ -14,12 +15,13 @@ import type {
   Server,
   ServerSpec,
 } from '../adapter.ts';
-import { Invalid, NotFound, ProviderError, Transient } from '../errors.ts';
+import { Invalid, NotFound, ProviderError, QuotaExceeded, Transient } from '../errors.ts';
 import { TAGS, hasTags, validateMetadata, type Metadata } from '../tags.ts';
 import type { CloudConfig } from './clouds-yaml.ts';
-import { GlanceClient } from './glance.ts';
+import { GlanceClient, type StreamedDigest } from './glance.ts';
 import { HttpClient, joinUrl, type HttpResponse, type ServiceRequest } from './http.ts';
 import { KeystoneSession } from './keystone.ts';
+import { NeutronClient, isUuid } from './neutron.ts';
 import { NovaClient, toServer, type CreateServerBody } from './nova.ts';
 
 export interface OpenStackAdapterOptions {
@@ -36,6 +38,12 @@ export interface OpenStackAdapterOptions {
 }
 
 const MAX_USER_DATA = 65535;
+/** A snapshot Glance has held `queued` this long is stuck (default for createServerImage). */
+const STALE_QUEUED_SNAPSHOT_MS = 3600_000;
+/** How long a network name's UUID is trusted before Neutron is asked again. */
+const NETWORK_CACHE_MS = 5 * 60_000;
+/** How often a server whose flavor is not in the cached list may trigger a fresh flavor list. */
+const FLAVOR_REFRESH_MS = 5 * 60_000;
 
 export class OpenStackAdapter implements ProviderAdapter {
   readonly cloudName: string;
@@ -46,7 +54,10 @@ export class OpenStackAdapter implements ProviderAdapter {
   readonly #keystone: KeystoneSession;
   readonly #nova: NovaClient;
   readonly #glance: GlanceClient;
+  readonly #neutron: NeutronClient;
+  readonly #networkIds = new Map<string, { id: string; at: number }>();
   #flavors: Flavor[] | undefined;
+  #flavorsAt = 0;
 
   constructor(cloud: CloudConfig, opts: OpenStackAdapterOptions = {}) {
     this.cloudName = cloud.name;
@@ -63,6 +74,7 @@ export class OpenStackAdapter implements ProviderAdapter {
     const pageSize = opts.pageSize === undefined ? {} : { pageSize: opts.pageSize };
     this.#nova = new NovaClient((r) => this.#callService('compute', r), pageSize);
     this.#glance = new GlanceClient((r) => this.#callService('image', r), pageSize);
+    this.#neutron = new NeutronClient((r) => this.#callService('network', r));
   }
 
   /** Tokens fetched so far; visible for tests and metrics (it is a count, not a token). */
@@ -90,18 +102,41 @@ export class OpenStackAdapter implements ProviderAdapter {
         { operation: 'server.create' },
       );
     }
+    const bfv = spec.bootFromVolume;
+    if (bfv && !(Number.isInteger(bfv.volumeSizeGB) && bfv.volumeSizeGB > 0)) {
+      throw new Invalid(`server.create: bootFromVolume.volumeSizeGB must be a positive whole number of GB`, {
+        operation: 'server.create',
+      });
+    }
     const existing = await this.#findServer(spec.name, spec.metadata);
     if (existing) return existing;
 
+    const flavor = await this.#flavor(spec.flavor);
     const body: CreateServerBody = {
       name: spec.name,
-      flavorRef: await this.#flavorId(spec.flavor),
-      imageRef: spec.imageId,
+      flavorRef: flavor.id,
       metadata: spec.metadata,
-      networks: spec.networks?.length ? spec.networks.map((uuid) => ({ uuid })) : 'auto',
+      networks: await this.#networks(spec.networks),
     };
+    if (bfv) {
+      // Nova makes the volume from the image (Cinder does the copy) and boots from it.
+      body.block_device_mapping_v2 = [
+        {
+          boot_index: 0,
+          uuid: spec.imageId,
+          source_type: 'image',
+          destination_type: 'volume',
+          volume_size: bfv.volumeSizeGB,
+          delete_on_termination: bfv.deleteOnTermination ?? true,
+        },
+      ];
+    } else {
+      body.imageRef = spec.imageId;
+    }
     if (spec.availabilityZone) body.availability_zone = spec.availabilityZone;
     if (spec.keyName) body.key_name = spec.keyName;
+    if (spec.configDrive !== undefined) body.config_drive = spec.configDrive;
+    if (spec.securityGroups !== undefined) body.security_groups = spec.securityGroups.map((name) => ({ name }));
     if (spec.userData !== undefined) {
       body.user_data = Buffer.from(spec.userData, 'utf8').toString('base64');
       if (body.user_data.length > MAX_USER_DATA) {
@@ -114,21 +149,23 @@ export class OpenStackAdapter implements ProviderAdapter {
       }
     }
     const { id } = await this.#nova.createServer(body);
-    return {
+    // The shape getServer returns, from what we asked for: the flavor in full, no address yet.
+    const server: Server = {
       id,
       name: spec.name,
       state: 'building',
       rawStatus: 'BUILD',
       metadata: { ...spec.metadata },
-      flavor: { id: body.flavorRef },
-      imageId: spec.imageId,
+      flavor: { id: flavor.id, name: flavor.name, vcpus: flavor.vcpus, ramMB: flavor.ramMB },
       addresses: {},
-      ...(spec.availabilityZone ? { availabilityZone: spec.availabilityZone } : {}),
     };
+    if (!bfv) server.imageId = spec.imageId;
+    if (spec.availabilityZone) server.availabilityZone = spec.availabilityZone;
+    return server;
   }
 
   async getServer(id: string): Promise<Server> {
-    return toServer(await this.#nova.getServer(id));
+    return this.#withFlavorIds([toServer(await this.#nova.getServer(id))]).then(([s]) => s!);
   }
 
   async deleteServer(id: string): Promise<DeleteResult> {
@@ -136,21 +173,35 @@ export class OpenStackAdapter implements ProviderAdapter {
   }
 
   async listServers(): Promise<Server[]> {
-    return (await this.#nova.listServers()).map(toServer);
+    return this.#withFlavorIds((await this.#nova.listServers()).map(toServer));
   }
 
-  async createServerImage(serverId: string, name: string, metadata: Metadata): Promise<string> {
+  async createServerImage(
+    serverId: string,
+    name: string,
+    metadata: Metadata,
+    opts: CreateServerImageOptions = {},
+  ): Promise<string> {
     validateMetadata(metadata);
     if (!metadata[TAGS.provider]) {
       throw new Invalid(`server.action: refusing a snapshot without the ${TAGS.provider} tag`, {
         operation: 'server.action',
       });
     }
-    // A retry after a lost response finds the snapshot the first attempt started instead of taking a second.
-    const existing = (await this.#glance.listImages({ name })).find(
-      (image) => hasTags(image.metadata, metadata) && image.state !== 'killed' && image.state !== 'deleted',
-    );
-    if (existing) return existing.id;
+    const staleAfter = opts.staleQueuedAfterMs ?? STALE_QUEUED_SNAPSHOT_MS;
+    // A retry after a lost response finds the snapshot the first attempt started instead of taking a second,
+    // unless that one never left `queued` (judged by Glance's clock): then it is deleted and a fresh one taken.
+    const { images, now } = await this.#glance.listImagesWithClock({ name });
+    const clock = now ?? Date.now();
+    for (const image of images) {
+      if (!hasTags(image.metadata, metadata) || image.state === 'killed' || image.state === 'deleted') continue;
+      const created = image.created === undefined ? NaN : Date.parse(image.created);
+      if (image.state === 'queued' && !Number.isNaN(created) && clock - created >= staleAfter) {
+        await gone(() => this.#glance.deleteImage(image.id));
+        continue;
+      }
+      return image.id;
+    }
     return this.#nova.createImage(serverId, name, metadata);
   }
 
@@ -183,7 +234,7 @@ export class OpenStackAdapter implements ProviderAdapter {
       containerFormat: spec.containerFormat ?? 'bare',
       metadata: spec.metadata,
     });
-    const digest = await this.#glance.uploadData(target.id, spec.path, this.#opts.uploadTimeoutMs ?? 6 * 3600_000);
+    const digest = await this.#sendData(target, spec.path);
     const image = await this.#settled(target.id);
     let verifiedBy: string | null;
     try {
@@ -210,11 +261,78 @@ export class OpenStackAdapter implements ProviderAdapter {
 
   async listFlavors(): Promise<Flavor[]> {
     this.#flavors = await this.#nova.listFlavors();
+    this.#flavorsAt = Date.now();
     return this.#flavors;
   }
 
   async getQuota(): Promise<Quota> {
     return this.#nova.getQuota();
+  }
+
+  /**
+   * Sends the image data: direct upload, or Glance's interoperable import when clouds.yaml asks for it or the
+   * cloud refuses the upload (403) but offers glance-direct. Data refused for good deletes the image first, so
+   * no tagged empty record is left behind.
+   */
+  async #sendData(target: Image, path: string): Promise<StreamedDigest> {
+    const timeout = this.#opts.uploadTimeoutMs ?? 6 * 3600_000;
+    const viaImport = async () => {
+      const digest = await this.#glance.stageData(target.id, path, timeout);
+      await this.#glance.importStaged(target.id);
+      return digest;
+    };
+    try {
+      if (this.#cloud.imageUseImport) return await viaImport();
+      try {
+        return await this.#glance.uploadData(target.id, path, timeout);
+      } catch (err) {
+        if (!(err instanceof Invalid && err.status === 403)) throw err;
+        if (!(await this.#glance.importMethods()).includes('glance-direct')) throw err;
+        return await viaImport();
+      }
+    } catch (err) {
+      if (err instanceof Invalid || err instanceof QuotaExceeded) await gone(() => this.#glance.deleteImage(target.id));
+      throw err;
+    }
+  }
+
+  /** Network names resolved to UUIDs through Neutron (cached a few minutes); 'auto' and 'none' as they are. */
+  async #networks(networks: ServerSpec['networks']): Promise<CreateServerBody['networks']> {
+    if (networks === undefined || networks === 'auto' || (Array.isArray(networks) && networks.length === 0)) {
+      return 'auto';
+    }
+    if (networks === 'none') return 'none';
+    const uuids: { uuid: string }[] = [];
+    for (const entry of networks) {
+      if (isUuid(entry)) {
+        uuids.push({ uuid: entry });
+        continue;
+      }
+      const cached = this.#networkIds.get(entry);
+      if (cached && Date.now() - cached.at < NETWORK_CACHE_MS) {
+        uuids.push({ uuid: cached.id });
+        continue;
+      }
+      const id = await this.#neutron.resolve(entry, this.cloudName);
+      this.#networkIds.set(entry, { id, at: Date.now() });
+      uuids.push({ uuid: id });
+    }
+    return uuids;
+  }
+
+  /** Nova 2.47 names the flavor but gives no id; the flavor list gives it back, so every Server looks the same. */
+  async #withFlavorIds(servers: Server[]): Promise<Server[]> {
+    const missing = servers.some((s) => s.flavor.id === undefined && s.flavor.name !== undefined);
+    if (!missing) return servers;
+    const unknown = servers.some((s) => s.flavor.name && !this.#flavors?.some((f) => f.name === s.flavor.name));
+    // A flavor deleted since its servers booted is not worth a flavor list on every get: refresh now and then.
+    if (!this.#flavors || (unknown && Date.now() - this.#flavorsAt > FLAVOR_REFRESH_MS)) await this.listFlavors();
+    for (const s of servers) {
+      if (s.flavor.id !== undefined || s.flavor.name === undefined) continue;
+      const f = this.#flavors?.find((x) => x.name === s.flavor.name);
+      if (f) s.flavor = { id: f.id, name: f.name, vcpus: s.flavor.vcpus ?? f.vcpus, ramMB: s.flavor.ramMB ?? f.ramMB };
+    }
+    return servers;
   }
 
   async #findServer(name: string, tags: Metadata): Promise<Server | undefined> {
@@ -223,10 +341,10 @@ export class OpenStackAdapter implements ProviderAdapter {
     const found = (await this.#nova.listServers({ name: pattern }))
       .map(toServer)
       .filter((s) => s.name === name && hasTags(s.metadata, tags) && s.state !== 'deleted' && s.state !== 'deleting');
-    return found[0];
+    return found[0] && (await this.#withFlavorIds([found[0]]))[0];
   }
 
-  async #flavorId(flavor: string): Promise<string> {
+  async #flavor(flavor: string): Promise<Flavor> {
     const pick = (list: Flavor[]) => list.find((f) => f.id === flavor) ?? list.find((f) => f.name === flavor);
     const found = pick(this.#flavors ?? []) ?? pick(await this.listFlavors());
     if (!found) {
@@ -235,7 +353,7 @@ export class OpenStackAdapter implements ProviderAdapter {
         operation: 'server.create',
       });
     }
-    return found.id;
+    return found;
   }
 
   /** Glance may still be `saving` right after the PUT returns; wait (bounded) for it to settle. */
@@ -244,6 +362,13 @@ export class OpenStackAdapter implements ProviderAdapter {
     for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
       const image = await this.#glance.getImage(id);
       if (image.state === 'active') return image;
+      if (image.failedImport !== undefined) {
+        // Glance put the image back to queued: the import will not finish by waiting.
+        await gone(() => this.#glance.deleteImage(id));
+        throw new Invalid(`image.upload: Glance could not import image ${id} (failed stores: ${image.failedImport})`, {
+          operation: 'image.upload',
+        });
+      }
       if (image.state !== 'saving' && image.state !== 'queued') {
         throw new Transient(`image.upload: image ${id} is ${image.rawStatus} after upload`, {
           operation: 'image.upload',
@@ -258,7 +383,7 @@ export class OpenStackAdapter implements ProviderAdapter {
     }
   }
 
-  async #endpoint(service: 'compute' | 'image'): Promise<string> {
+  async #endpoint(service: 'compute' | 'image' | 'network'): Promise<string> {
     const override = this.#cloud.endpointOverrides[service];
     const url =
       override ?? (await this.#keystone.endpoint(service, this.#cloud.interfaces[service], this.#cloud.regionName));
@@ -266,11 +391,12 @@ export class OpenStackAdapter implements ProviderAdapter {
       // Catalogs usually list Nova versioned (…/v2.1 or …/v2.1/<project>); add the version when one does not.
       return /\/v2(\.1)?(\/[^/]+)?$/.test(url) ? url : `${url}/v2.1`;
     }
+    if (service === 'network') return url.replace(/\/v2\.0$/, '');
     // Glance is listed unversioned and its `next` links start with /v2, so keep the base unversioned.
     return url.replace(/\/v2(\.\d+)?$/, '');
   }
 
-  async #callService(service: 'compute' | 'image', req: ServiceRequest): Promise<HttpResponse> {
+  async #callService(service: 'compute' | 'image' | 'network', req: ServiceRequest): Promise<HttpResponse> {
     const base = await this.#endpoint(service);
     for (let attempt = 1; ; attempt++) {
       const token = await this.#keystone.token();

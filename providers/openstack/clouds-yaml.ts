@@ -16,11 +16,16 @@ export interface CloudConfig {
   credentials: Credentials;
   regionName?: string;
   /** Endpoint interface per service type: public, internal or admin. */
-  interfaces: { compute: string; image: string };
+  interfaces: { compute: string; image: string; network: string };
   /** `<service>_endpoint_override` values, used instead of the catalog. */
-  endpointOverrides: { compute?: string; image?: string };
+  endpointOverrides: { compute?: string; image?: string; network?: string };
   /** Upload format the cloud wants (`image_format`, default qcow2). */
   imageFormat: string;
+  /**
+   * `image_api_use_import: true`: upload through Glance's interoperable import (glance-direct) always. Otherwise
+   * the direct upload is tried first and import used only when the cloud refuses it and offers glance-direct.
+   */
+  imageUseImport: boolean;
   /** Where the settings came from, for messages: never contains values. */
   source: { configFile?: string; secureFile?: string; fromEnvironment: boolean };
 }
@@ -205,6 +210,8 @@ export function loadCloudConfig(name?: string, opts: CloudsYamlOptions = {}): Cl
     `Files searched, in order: ${configFiles.join(', ')}` +
     (config.skipped.length ? `. Skipped: ${config.skipped.join('; ')}` : '') +
     (config.file ? `. Used: ${config.file}` : '. None of them exists') +
+    // A secure.yaml that could not be read may be exactly where the missing cloud or password is.
+    (secure.skipped.length ? `. Skipped secure file: ${secure.skipped.join('; ')}` : '') +
     `. Clouds found: ${names.length ? names.join(', ') : 'none'}.`;
   if (!chosen) {
     fail(`No cloud named and none can be chosen: set the provider's cloud name or OS_CLOUD. ${searched()}`);
@@ -213,11 +220,19 @@ export function loadCloudConfig(name?: string, opts: CloudsYamlOptions = {}): Cl
   if (!isDict(entry)) fail(`Cloud ${chosen} was not found. ${searched()}`);
 
   const isEnvCloud = fromEnv !== undefined && chosen === envName;
-  return buildCloud(chosen, entry, opts, {
-    configFile: isEnvCloud ? undefined : config.file,
-    secureFile: isEnvCloud ? undefined : secure.file,
-    fromEnvironment: isEnvCloud,
-  });
+  try {
+    return buildCloud(chosen, entry, opts, {
+      configFile: isEnvCloud ? undefined : config.file,
+      secureFile: isEnvCloud ? undefined : secure.file,
+      fromEnvironment: isEnvCloud,
+    });
+  } catch (err) {
+    // A password or secret that "is missing" may sit in a secure.yaml we could not read: say so.
+    if (err instanceof Invalid && secure.skipped.length > 0 && !isEnvCloud) {
+      fail(`${err.message}. Skipped secure file: ${secure.skipped.join('; ')}`);
+    }
+    throw err;
+  }
 }
 
 function buildCloud(name: string, raw: Dict, opts: CloudsYamlOptions, source: CloudConfig['source']): CloudConfig {
@@ -269,18 +284,32 @@ function buildCloud(name: string, raw: Dict, opts: CloudsYamlOptions, source: Cl
     name,
     authUrl: v3Url(authUrl, where),
     credentials: credentials(c, auth, where),
-    interfaces: { compute: str(c.compute_interface) ?? iface, image: str(c.image_interface) ?? iface },
+    interfaces: {
+      compute: str(c.compute_interface) ?? iface,
+      image: str(c.image_interface) ?? iface,
+      network: str(c.network_interface) ?? iface,
+    },
     endpointOverrides: {},
     imageFormat: str(c.image_format) ?? 'qcow2',
+    imageUseImport: bool(c.image_api_use_import, `${where}: image_api_use_import`),
     source,
   };
   if (regionName !== undefined) cloud.regionName = regionName;
   const computeOverride = str(c.compute_endpoint_override);
   const imageOverride = str(c.image_endpoint_override);
+  const networkOverride = str(c.network_endpoint_override);
   // Trailing slashes would double up with the paths the driver appends (…/v2.1//servers).
   if (computeOverride) cloud.endpointOverrides.compute = computeOverride.replace(/\/+$/, '');
   if (imageOverride) cloud.endpointOverrides.image = imageOverride.replace(/\/+$/, '');
+  if (networkOverride) cloud.endpointOverrides.network = networkOverride.replace(/\/+$/, '');
   return cloud;
+}
+
+/** YAML booleans, and the strings OS_* variables carry. */
+function bool(v: unknown, where: string): boolean {
+  if (v === undefined || v === null || v === false || v === 'false' || v === 'False' || v === '0') return false;
+  if (v === true || v === 'true' || v === 'True' || v === '1') return true;
+  return fail(`${where} must be true or false, not ${JSON.stringify(v)}`);
 }
 
 function str(v: unknown): string | undefined {

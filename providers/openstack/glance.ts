@@ -2,7 +2,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
-import { Transient } from '../errors.ts';
+import { NotFound, Transient } from '../errors.ts';
 import type { Image, ImageState } from '../adapter.ts';
 import type { Metadata } from '../tags.ts';
 import type { ServiceCall } from './http.ts';
@@ -78,16 +78,47 @@ export class GlanceClient {
    * with what Glance stored. Each attempt (a re-send after re-authentication) starts a fresh stream and hash.
    */
   async uploadData(id: string, path: string, timeoutMs: number): Promise<StreamedDigest> {
-    const { size } = await stat(path);
+    return this.#sendData('image.upload', `/v2/images/${encodeURIComponent(id)}/file`, path, timeoutMs);
+  }
+
+  /** Interoperable import, step one: the data goes to Glance's staging area (queued → uploading). */
+  async stageData(id: string, path: string, timeoutMs: number): Promise<StreamedDigest> {
+    return this.#sendData('image.stage', `/v2/images/${encodeURIComponent(id)}/stage`, path, timeoutMs);
+  }
+
+  /** Interoperable import, step two: Glance moves the staged data into its store (uploading → importing → active). */
+  async importStaged(id: string): Promise<void> {
+    await this.#call({
+      operation: 'image.import',
+      method: 'POST',
+      path: `/v2/images/${encodeURIComponent(id)}/import`,
+      json: { method: { name: 'glance-direct' } },
+    });
+  }
+
+  /** The import methods the cloud offers; none when it does not offer import at all (404). */
+  async importMethods(): Promise<string[]> {
+    try {
+      const res = await this.#call({ operation: 'image.get', method: 'GET', path: '/v2/info/import' });
+      const value = (res.body as { 'import-methods'?: { value?: unknown } } | undefined)?.['import-methods']?.value;
+      return Array.isArray(value) ? value.filter((m): m is string => typeof m === 'string') : [];
+    } catch (err) {
+      if (err instanceof NotFound) return [];
+      throw err;
+    }
+  }
+
+  async #sendData(operation: string, path: string, file: string, timeoutMs: number): Promise<StreamedDigest> {
+    const { size } = await stat(file);
     let digest: { sha512: Hash; md5: Hash; bytes: number } | undefined;
     await this.#call({
-      operation: 'image.upload',
+      operation,
       method: 'PUT',
-      path: `/v2/images/${encodeURIComponent(id)}/file`,
+      path,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
       timeoutMs,
       upload: {
-        path,
+        path: file,
         through: () => {
           const d = { sha512: createHash('sha512'), md5: createHash('md5'), bytes: 0 };
           digest = d;
@@ -102,11 +133,9 @@ export class GlanceClient {
         },
       },
     });
-    if (!digest) throw new Transient('image.upload: no data was sent', { operation: 'image.upload' });
+    if (!digest) throw new Transient(`${operation}: no data was sent`, { operation });
     if (digest.bytes !== size) {
-      throw new Transient(`image.upload: sent ${digest.bytes} bytes but ${path} has ${size}`, {
-        operation: 'image.upload',
-      });
+      throw new Transient(`${operation}: sent ${digest.bytes} bytes but ${file} has ${size}`, { operation });
     }
     return { sha512: digest.sha512.digest('hex'), md5: digest.md5.digest('hex'), bytes: digest.bytes };
   }
@@ -126,16 +155,29 @@ export class GlanceClient {
 
   /** All images visible to the project (optionally one exact name), following `next` across pages. */
   async listImages(filter: { name?: string } = {}): Promise<Image[]> {
+    return (await this.listImagesWithClock(filter)).images;
+  }
+
+  /**
+   * As listImages, plus Glance's own clock (its Date header, when it sends one): ages of images are judged by the
+   * cloud's clock, never by comparing ours with its timestamps.
+   */
+  async listImagesWithClock(filter: { name?: string } = {}): Promise<{ images: Image[]; now: number | undefined }> {
     const out: Image[] = [];
+    let now: number | undefined;
     let query = new URLSearchParams({ limit: String(this.#pageSize) });
     if (filter.name !== undefined) query.set('name', filter.name);
     const seenMarkers = new Set<string>();
     for (;;) {
       const res = await this.#call({ operation: 'image.list', method: 'GET', path: '/v2/images', query });
+      if (now === undefined) {
+        const date = Date.parse(res.headers.get('date') ?? '');
+        if (!Number.isNaN(date)) now = date;
+      }
       const body = res.body as { images?: Record<string, unknown>[]; next?: string };
       const page = body.images ?? [];
       out.push(...page.map(toImage));
-      if (!body.next || page.length === 0) return out;
+      if (!body.next || page.length === 0) return { images: out, now };
       // `next` is a path relative to the unversioned endpoint; only its query matters to us.
       query = new URL(body.next, 'http://placeholder').searchParams;
       const marker = query.get('marker') ?? '';
@@ -184,5 +226,6 @@ export function toImage(raw: Record<string, unknown>): Image {
   set('hashAlgo', str('os_hash_algo'));
   set('hashValue', str('os_hash_value'));
   set('created', str('created_at'));
+  set('failedImport', str('os_glance_failed_import') || undefined);
   return image;
 }

@@ -116,8 +116,16 @@ export class HttpClient {
     }
     if (status === 404 || status === 410) return new NotFound(message, details);
     if (status === 413 && /too large/i.test(detail)) return new Invalid(message, details);
-    if (status === 413 || (status === 403 && /quota exceeded/i.test(detail)))
+    // Nova words Neutron's port quota its own way ("Maximum number of ports exceeded"): capacity, not a bad request.
+    if (status === 413 || (status === 403 && /quota exceeded|maximum number of ports exceeded/i.test(detail)))
       return new QuotaExceeded(message, details);
+    if (status === 409 && operation === 'server.create') {
+      // On create a conflict is about the request, not a transition: asking again gets the same answer.
+      const hint = /network/i.test(detail)
+        ? `; the cloud offers several networks and "auto" cannot choose: name one in the pool's networks (or none)`
+        : '; retrying the same request will not help';
+      return new Invalid(`${message}${hint}`, details);
+    }
     // 409 is a server or image caught mid-transition (task_state, locked, saving): it settles by itself.
     if (status === 409 || status === 408 || status >= 500) return new Transient(message, details);
     return new Invalid(message, details);

@@ -1,6 +1,6 @@
 // Keystone v3 tokens: password or application-credential auth, one cached token per session, renewed before
 // it expires or when a service answers 401, and the service catalog that tells where Nova and Glance live.
-import { Invalid, Transient } from '../errors.ts';
+import { Invalid, NotFound, Transient } from '../errors.ts';
 import type { Secret } from '../secret.ts';
 import type { HttpClient } from './http.ts';
 
@@ -110,6 +110,8 @@ export class KeystoneSession {
 
   async #authenticate(): Promise<Token> {
     const http = this.#opts.http;
+    // The token's age is counted from before we asked: never later than Keystone's issued_at.
+    const sentAt = (this.#opts.now ?? Date.now)();
     const res = await http
       .request({
         operation: 'auth',
@@ -125,6 +127,22 @@ export class KeystoneSession {
             { operation: 'auth', status: err.status },
           );
         }
+        if (err instanceof NotFound) {
+          // Keystone looks an application credential up before checking it: a deleted or revoked one is a 404.
+          // Retrying cannot bring it back, so it is refused credentials, not a missing resource.
+          if (/application credential/i.test(err.message)) {
+            throw new Invalid(
+              `Keystone at ${this.#opts.authUrl} does not know this application credential (HTTP 404: deleted, ` +
+                `revoked or never created); create a new one and put its id and secret for this cloud in clouds.yaml`,
+              { operation: 'auth', status: err.status },
+            );
+          }
+          throw new Invalid(
+            `no Keystone v3 token API at ${this.#opts.authUrl}/auth/tokens (HTTP 404); check auth_url for this ` +
+              `cloud in clouds.yaml`,
+            { operation: 'auth', status: err.status },
+          );
+        }
         throw err;
       });
     const value = res.headers.get('x-subject-token');
@@ -136,24 +154,26 @@ export class KeystoneSession {
       });
     }
     this.authCount += 1;
-    const now = (this.#opts.now ?? Date.now)();
-    const token: Token = { value, renewAt: renewAt(body.token, now), catalog: body.token.catalog ?? [] };
+    const token: Token = { value, renewAt: renewAt(body.token, sentAt), catalog: body.token.catalog ?? [] };
     this.#token = token;
     return token;
   }
 }
 
 /**
- * Renew a little before Keystone's expiry: a tenth of the lifetime, at most a minute, so short-lived tokens
- * (and the simulator's 1-second ones) still get used.
+ * When to stop using a token, by the local clock: its lifetime (Keystone's expires_at minus its issued_at, both
+ * Keystone's clock) counted from when we received it, less a tenth of the lifetime (at most a minute) so
+ * short-lived tokens (and the simulator's 1-second ones) still get used. Comparing the local clock with Keystone's
+ * absolute expires_at would renew on every call once the worker's clock runs ahead of Keystone's.
  */
 function renewAt(token: { expires_at?: string | null; issued_at?: string }, now: number): number {
   if (token.expires_at === null || token.expires_at === undefined) return Infinity;
   const expires = Date.parse(token.expires_at);
   if (Number.isNaN(expires)) return now;
   const issued = token.issued_at ? Date.parse(token.issued_at) : NaN;
-  const lifetime = Number.isNaN(issued) ? expires - now : expires - issued;
-  return expires - Math.min(60_000, Math.max(0, lifetime) / 10);
+  // Without issued_at there is no lifetime to measure, only Keystone's absolute time to compare with.
+  const lifetime = Math.max(0, Number.isNaN(issued) ? expires - now : expires - issued);
+  return now + lifetime - Math.min(60_000, lifetime / 10);
 }
 
 function userBody(u: UserRef): Record<string, unknown> {

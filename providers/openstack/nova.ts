@@ -6,7 +6,8 @@ import type { ServiceCall } from './http.ts';
 
 /**
  * 2.47 embeds the flavor in the server (so quota accounting needs no flavor lookups) and includes 2.45's
- * createImage response body. It requires `networks`, which we send as "auto" when none are configured.
+ * createImage response body. It requires `networks` (2.37), which we send as "auto" when none are configured,
+ * and which is what allows "none".
  */
 export const NOVA_MICROVERSION = '2.47';
 
@@ -23,6 +24,7 @@ export interface NovaServer {
   metadata?: Record<string, string>;
   flavor?: { id?: string; original_name?: string; vcpus?: number; ram?: number };
   image?: { id?: string } | '';
+  'os-extended-volumes:volumes_attached'?: Array<{ id?: string }>;
   addresses?: Record<string, { addr: string; version: number; 'OS-EXT-IPS:type'?: string }[]>;
   created?: string;
   fault?: { message?: string };
@@ -30,15 +32,28 @@ export interface NovaServer {
   'OS-EXT-STS:task_state'?: string | null;
 }
 
+export interface BlockDeviceMapping {
+  boot_index: number;
+  uuid: string;
+  source_type: 'image';
+  destination_type: 'volume';
+  volume_size: number;
+  delete_on_termination: boolean;
+}
+
 export interface CreateServerBody {
   name: string;
   flavorRef: string;
-  imageRef: string;
+  /** Absent when booting from a volume made from the image (block_device_mapping_v2). */
+  imageRef?: string;
   metadata: Metadata;
-  networks: 'auto' | { uuid: string }[];
+  networks: 'auto' | 'none' | { uuid: string }[];
   availability_zone?: string;
   user_data?: string;
   key_name?: string;
+  config_drive?: boolean;
+  security_groups?: { name: string }[];
+  block_device_mapping_v2?: BlockDeviceMapping[];
 }
 
 /** Nova lists page by page; this follows `servers_links` until the last (possibly empty) page. */
@@ -197,6 +212,8 @@ export function toServer(s: NovaServer): Server {
     addresses: toAddresses(s.addresses ?? {}),
   };
   if (s.image && typeof s.image === 'object' && s.image.id) server.imageId = s.image.id;
+  const volumes = (s['os-extended-volumes:volumes_attached'] ?? []).map((v) => v.id).filter((id) => id !== undefined);
+  if (volumes.length > 0) server.volumes = volumes;
   if (s['OS-EXT-AZ:availability_zone']) server.availabilityZone = s['OS-EXT-AZ:availability_zone'];
   if (s.created) server.created = s.created;
   if (s.fault?.message) server.fault = s.fault.message;

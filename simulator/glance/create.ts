@@ -3,6 +3,7 @@ import type { Cloud } from '../cloud.ts';
 import type { Reply, RequestContext } from '../http.ts';
 import { HttpError, isObject, readJson } from '../http.ts';
 import type { TokenRecord } from '../state.ts';
+import { importHeaders } from './import.ts';
 import { newImageRecord, renderImage } from './records.ts';
 import { checkPropertyQuota, schemaError, setAttribute } from './schema.ts';
 
@@ -26,7 +27,7 @@ export async function createImage(cloud: Cloud, ctx: RequestContext, token: Toke
   cloud.save();
   return {
     status: 201,
-    headers: { Location: `${cloud.imageUrl(ctx.region)}/v2/images/${id}` },
+    headers: { Location: `${cloud.imageUrl(ctx.region)}/v2/images/${id}`, ...importHeaders(cloud) },
     json: renderImage(img),
   };
 }

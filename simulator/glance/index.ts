@@ -5,12 +5,47 @@ import type { Cloud } from '../cloud.ts';
 import type { Reply, RequestContext } from '../http.ts';
 import { HttpError, isoSeconds } from '../http.ts';
 import type { Operation } from '../knobs.ts';
-import type { TokenRecord } from '../state.ts';
+import { tokenRoles } from '../keystone.ts';
+import type { ImageRecord, TokenRecord } from '../state.ts';
 import { createImage } from './create.ts';
 import { downloadImage, uploadImage } from './data.ts';
 import { listImages } from './list.ts';
 import { patchImage } from './patch.ts';
 import { renderImage, visibleImage } from './records.ts';
+import { imageTasks, importImage, importInfo, stageImage } from './import.ts';
+
+/** Glance's policy names for writes, as its 403s word them; a reader-only token may not write. */
+const WRITE_ACTIONS: Record<string, string> = {
+  file: 'upload_image',
+  stage: 'stage_image',
+  import: 'import_image',
+  tags: 'modify_image',
+  actions: 'deactivate',
+};
+
+function requireMember(token: TokenRecord, action: string): void {
+  if (!tokenRoles(token).includes('member')) {
+    throw new HttpError(403, `You are not authorized to complete ${action} action.`);
+  }
+}
+
+/** Deactivation hides an image's data (download 403) until it is reactivated. */
+function imageAction(cloud: Cloud, img: ImageRecord, action: 'deactivate' | 'reactivate'): Reply {
+  if (action === 'deactivate') {
+    if (img.status !== 'active' && img.status !== 'deactivated') {
+      throw new HttpError(400, `Not allowed to deactivate image in status '${img.status}'`);
+    }
+    img.status = 'deactivated';
+  } else {
+    if (img.status !== 'active' && img.status !== 'deactivated') {
+      throw new HttpError(400, `Not allowed to reactivate image in status '${img.status}'`);
+    }
+    img.status = 'active';
+  }
+  img.updatedAt = isoSeconds(Date.now());
+  cloud.save();
+  return { status: 204 };
+}
 
 const SUPPORTED_VERSIONS = 16;
 
@@ -36,6 +71,8 @@ export function imageOperation(ctx: RequestContext): Operation | undefined {
   if (v !== 'v2' || coll !== 'images') return undefined;
   if (id === undefined) return ctx.method === 'POST' ? 'image.create' : 'image.list';
   if (sub === 'file') return ctx.method === 'PUT' ? 'image.upload' : 'image.get';
+  if (sub === 'stage') return 'image.stage';
+  if (sub === 'import') return 'image.import';
   if (ctx.method === 'DELETE' && sub === undefined) return 'image.delete';
   return ctx.method === 'GET' ? 'image.get' : 'image.create';
 }
@@ -48,8 +85,12 @@ export async function image(cloud: Cloud, ctx: RequestContext, token: TokenRecor
   if (coll === 'schemas' && m === 'GET' && (id === 'image' || id === 'images')) {
     return { status: 200, json: { name: id, properties: {}, additionalProperties: { type: 'string' } } };
   }
-  if (coll === 'info' && id === 'import') throw new HttpError(404, 'The resource could not be found.');
+  if (coll === 'info' && id === 'import' && sub === undefined && m === 'GET') return importInfo(cloud);
   if (coll !== 'images') throw new HttpError(404, 'The resource could not be found.');
+  // `/v2/images/` names an image with an empty id: no such image (Glance does not treat it as the collection).
+  if (id === undefined && ctx.url.pathname.endsWith('/')) throw new HttpError(404, 'The resource could not be found.');
+  if (m !== 'GET' && m !== 'HEAD')
+    requireMember(token, WRITE_ACTIONS[sub ?? ''] ?? (id === undefined ? 'add_image' : 'modify_image'));
   if (id === undefined) {
     if (m === 'POST') return createImage(cloud, ctx, token);
     if (m === 'GET') return listImages(cloud, ctx, token);
@@ -61,14 +102,26 @@ export async function image(cloud: Cloud, ctx: RequestContext, token: TokenRecor
     if (m === 'PATCH') return patchImage(cloud, ctx, img);
     if (m === 'DELETE') {
       if (img.protected) throw new HttpError(403, `Image ${id} is protected and cannot be deleted.`);
+      // Deleting a snapshot Nova is still uploading fails that snapshot: the server is free for another one.
+      const source = img.activeAt !== undefined ? cloud.state.servers[String(img.properties.instance_uuid)] : undefined;
+      if (source?.taskState?.startsWith('image_')) source.taskState = null;
       delete cloud.state.images[id];
       cloud.save();
       rmSync(cloud.store.imageFile(id), { force: true });
+      rmSync(`${cloud.store.imageFile(id)}.staged`, { force: true });
       return { status: 204 };
     }
   } else if (sub === 'file' && tag === undefined) {
     if (m === 'PUT') return uploadImage(cloud, ctx, img);
     if (m === 'GET') return downloadImage(cloud, img);
+  } else if (sub === 'stage' && tag === undefined && m === 'PUT') {
+    return stageImage(cloud, ctx, img);
+  } else if (sub === 'import' && tag === undefined && m === 'POST') {
+    return importImage(cloud, ctx, token, img, ctx.requestId);
+  } else if (sub === 'tasks' && tag === undefined && m === 'GET') {
+    return imageTasks(img);
+  } else if (sub === 'actions' && (tag === 'deactivate' || tag === 'reactivate') && m === 'POST') {
+    return imageAction(cloud, img, tag);
   } else if (sub === 'tags' && tag !== undefined) {
     const t = decodeURIComponent(tag);
     if (m === 'PUT') {

@@ -5,13 +5,15 @@ import { AVAILABILITY_ZONE } from '../cloud.ts';
 import type { Reply, RequestContext } from '../http.ts';
 import { HttpError } from '../http.ts';
 import type { Operation } from '../knobs.ts';
+import { tokenRoles } from '../keystone.ts';
 import type { TokenRecord } from '../state.ts';
 import { flavorById, listFlavors, renderFlavor } from './flavors.ts';
 import { limits } from './quota.ts';
 import { serverAction } from './server-actions.ts';
 import { createServer } from './server-create.ts';
 import { serverMetadata } from './server-metadata.ts';
-import { deleteServer, listServers, liveServer, renderServer } from './servers.ts';
+import { deleteServer, listServers, liveServer, renderServer, updateServer } from './servers.ts';
+import { keypairs } from './keypairs.ts';
 
 /** Which fault-injection operation a compute request counts as (see knobs.ts). */
 export function computeOperation(ctx: RequestContext): Operation | undefined {
@@ -37,6 +39,12 @@ export async function compute(cloud: Cloud, ctx: RequestContext, token: TokenRec
   const [, coll, id, sub, key, ...extra] = ctx.path;
   const m = ctx.method;
   if (extra.length > 0) throw new HttpError(404, 'The resource could not be found.');
+  if (m !== 'GET' && m !== 'HEAD' && coll !== 'os-keypairs' && !tokenRoles(token).includes('member')) {
+    // Nova's default policies let a project reader look but not change anything.
+    const rule = sub === 'metadata' ? 'server-metadata' : 'servers';
+    const verb = m === 'DELETE' ? 'delete' : sub === undefined && id === undefined ? 'create' : 'update';
+    throw new HttpError(403, `Policy doesn't allow os_compute_api:${rule}:${verb} to be performed.`);
+  }
   if (coll === 'servers') {
     if (id === undefined) {
       if (m === 'POST') return createServer(cloud, ctx, token);
@@ -47,6 +55,7 @@ export async function compute(cloud: Cloud, ctx: RequestContext, token: TokenRec
       const s = liveServer(cloud, ctx, token, id);
       if (sub === undefined) {
         if (m === 'GET') return { status: 200, json: { server: renderServer(cloud, ctx, s) } };
+        if (m === 'PUT') return updateServer(cloud, ctx, s);
         if (m === 'DELETE') return deleteServer(cloud, s);
       } else if (sub === 'metadata') {
         return serverMetadata(cloud, ctx, s, key === undefined ? undefined : decodeURIComponent(key));
@@ -67,6 +76,9 @@ export async function compute(cloud: Cloud, ctx: RequestContext, token: TokenRec
     if (sub === 'os-extra-specs' && key === undefined) return { status: 200, json: { extra_specs: {} } };
   }
   if (coll === 'limits' && id === undefined && m === 'GET') return limits(cloud, ctx, token);
+  if (coll === 'os-keypairs' && sub === undefined) {
+    return keypairs(cloud, ctx, token, id === undefined ? undefined : decodeURIComponent(id));
+  }
   if (coll === 'os-availability-zone' && m === 'GET' && id === undefined) {
     return {
       status: 200,

@@ -13,16 +13,18 @@ function usage(cloud: Cloud, token: TokenRecord, region: string) {
   );
   let cores = 0;
   let ram = 0;
+  let ports = 0;
   for (const s of servers) {
     const f = flavorById(s.flavorId);
     cores += f?.vcpus ?? 0;
     ram += f?.ram ?? 0;
+    ports += s.networks?.length ?? 1;
   }
-  return { instances: servers.length, cores, ram };
+  return { instances: servers.length, cores, ram, ports };
 }
 
 /** Refuses one more server of `flavor` if it would exceed any quota, naming every quota it would exceed. */
-export function checkQuota(cloud: Cloud, token: TokenRecord, region: string, flavor: Flavor): void {
+export function checkQuota(cloud: Cloud, token: TokenRecord, region: string, flavor: Flavor, ports: number): void {
   const q = cloud.knobs.quota;
   const used = usage(cloud, token, region);
   const checks: Array<[string, number, number, number]> = [
@@ -38,6 +40,8 @@ export function checkQuota(cloud: Cloud, token: TokenRecord, region: string, fla
       `Quota exceeded for ${j(0)}: Requested ${j(1)}, but already used ${j(2)} of ${j(3)} ${j(0)}`,
     );
   }
+  // Nova asks Neutron whether the ports fit before it builds anything, and says so in its own words.
+  if (q.ports >= 0 && used.ports + ports > q.ports) throw new HttpError(403, 'Maximum number of ports exceeded');
 }
 
 export function limits(cloud: Cloud, ctx: RequestContext, token: TokenRecord): Reply {

@@ -5,6 +5,7 @@ import { newImageRecord } from '../glance/records.ts';
 import type { Reply, RequestContext } from '../http.ts';
 import { HttpError, isObject, isoSeconds, readJson } from '../http.ts';
 import type { ServerRecord } from '../state.ts';
+import { projectById, userById } from '../identity.ts';
 import { flavorById } from './flavors.ts';
 import { atLeast } from './microversion.ts';
 import { checkMetadata, invalid } from './validation.ts';
@@ -71,8 +72,8 @@ function createImage(cloud: Cloud, ctx: RequestContext, s: ServerRecord, args: u
         base_image_ref: s.imageId,
         image_location: 'snapshot',
         image_state: 'available',
-        owner_project_name: 'nodepool',
-        owner_user_name: 'nodepool',
+        owner_project_name: projectById(s.projectId)?.name ?? s.projectId,
+        owner_user_name: userById(s.userId)?.name ?? s.userId,
       },
       savingAt: now + (seconds * 1000) / 3,
       activeAt: now + seconds * 1000,

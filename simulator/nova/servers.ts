@@ -3,11 +3,24 @@
 import type { Cloud } from '../cloud.ts';
 import { FLAVORS } from '../cloud.ts';
 import type { Reply, RequestContext } from '../http.ts';
-import { HttpError, isoSeconds } from '../http.ts';
+import { HttpError, isObject, isoSeconds, readJson } from '../http.ts';
+import { accessIp, checkServerName, invalid } from './validation.ts';
 import type { ServerRecord, TokenRecord } from '../state.ts';
 import { flavorById } from './flavors.ts';
 import { atLeast } from './microversion.ts';
 import { afterMarker, pageLimit } from './paging.ts';
+
+/** What Nova's date-time format accepts: ISO 8601 dates with an optional time and offset, nothing looser. */
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$/;
+
+/** Epoch ms of an ISO 8601 date-time; a time without an offset is UTC, as in Nova. NaN when not ISO 8601. */
+function parseIsoUtc(text: string): number {
+  const m = ISO_8601.exec(text);
+  if (!m) return NaN;
+  if (m[1] === undefined) return Date.parse(`${text}T00:00:00Z`);
+  const t = text.replace(' ', 'T');
+  return Date.parse(m[4] === undefined ? `${t}Z` : t);
+}
 
 const PROGRESS_STATUSES = new Set(['ACTIVE', 'BUILD', 'REBUILD', 'RESIZE', 'VERIFY_RESIZE', 'MIGRATING']);
 
@@ -18,10 +31,25 @@ export function serverLinks(cloud: Cloud, region: string, id: string) {
   ];
 }
 
-export function renderServer(cloud: Cloud, ctx: RequestContext, s: ServerRecord): Record<string, unknown> {
+/** Where the server's one address shows: its first network, by name ('private' for servers from older states). */
+function addressNetwork(cloud: Cloud, s: ServerRecord): string | undefined {
+  if (s.networks === undefined) return 'private';
+  const first = s.networks[0];
+  if (first === undefined) return undefined;
+  return cloud.knobs.networks.find((n) => n.id === first)?.name ?? first;
+}
+
+/** `view`: some fields appear in show only (server_groups), others in show and detail alike. */
+export function renderServer(
+  cloud: Cloud,
+  ctx: RequestContext,
+  s: ServerRecord,
+  view: 'show' | 'detail' = 'show',
+): Record<string, unknown> {
   const flavor = flavorById(s.flavorId) ?? FLAVORS[0]!;
   const root = `${cloud.baseUrl}/${s.region}/compute`;
-  const visibleAddresses = s.status !== 'BUILD' && s.status !== 'DELETED';
+  const network = addressNetwork(cloud, s);
+  const visibleAddresses = s.status !== 'BUILD' && s.status !== 'DELETED' && network !== undefined;
   const out: Record<string, unknown> = {
     id: s.id,
     name: s.name,
@@ -30,7 +58,7 @@ export function renderServer(cloud: Cloud, ctx: RequestContext, s: ServerRecord)
     user_id: s.userId,
     metadata: s.metadata,
     hostId: s.status === 'BUILD' ? '' : `${s.id.replace(/-/g, '').slice(0, 28)}${'0'.repeat(28)}`.slice(0, 56),
-    image: { id: s.imageId, links: [{ rel: 'bookmark', href: `${root}/images/${s.imageId}` }] },
+    image: s.imageId === '' ? '' : { id: s.imageId, links: [{ rel: 'bookmark', href: `${root}/images/${s.imageId}` }] },
     flavor: atLeast(ctx, 47)
       ? {
           vcpus: flavor.vcpus,
@@ -46,11 +74,11 @@ export function renderServer(cloud: Cloud, ctx: RequestContext, s: ServerRecord)
     updated: s.updated,
     addresses: visibleAddresses
       ? {
-          private: [{ version: 4, addr: s.address, 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': s.mac }],
+          [network]: [{ version: 4, addr: s.address, 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': s.mac }],
         }
       : {},
-    accessIPv4: s.status === 'ACTIVE' ? s.address : '',
-    accessIPv6: '',
+    accessIPv4: s.accessIPv4 ?? '',
+    accessIPv6: s.accessIPv6 ?? '',
     links: serverLinks(cloud, s.region, s.id),
     key_name: s.keyName,
     config_drive: s.configDrive,
@@ -62,7 +90,9 @@ export function renderServer(cloud: Cloud, ctx: RequestContext, s: ServerRecord)
     'OS-EXT-STS:vm_state': s.vmState,
     'OS-SRV-USG:launched_at': s.launchedAt,
     'OS-SRV-USG:terminated_at': s.terminatedAt,
-    'os-extended-volumes:volumes_attached': [],
+    'os-extended-volumes:volumes_attached': (s.volumes ?? []).map((v) =>
+      atLeast(ctx, 3) ? { id: v.id, delete_on_termination: v.deleteOnTermination } : { id: v.id },
+    ),
   };
   if (out.security_groups === undefined) delete out.security_groups;
   if (PROGRESS_STATUSES.has(s.status)) out.progress = s.status === 'ACTIVE' ? 100 : 0;
@@ -80,6 +110,8 @@ export function renderServer(cloud: Cloud, ctx: RequestContext, s: ServerRecord)
   if (atLeast(ctx, 73)) out.locked_reason = null;
   if (atLeast(ctx, 90)) out['OS-EXT-SRV-ATTR:hostname'] = s.name.toLowerCase().replace(/[^a-z0-9-]/g, '-');
   if (atLeast(ctx, 96)) out.pinned_availability_zone = null;
+  if (atLeast(ctx, 71) && view === 'show') out.server_groups = [];
+  if (atLeast(ctx, 100)) out.scheduler_hints = s.schedulerHints ?? {};
   return out;
 }
 
@@ -97,7 +129,7 @@ export function listServers(cloud: Cloud, ctx: RequestContext, token: TokenRecor
   const changesSince = p.get('changes-since') ?? p.get('changes_since');
   let since: number | undefined;
   if (changesSince !== null) {
-    since = Date.parse(changesSince);
+    since = parseIsoUtc(changesSince);
     if (Number.isNaN(since)) {
       throw new HttpError(
         400,
@@ -146,7 +178,9 @@ export function listServers(cloud: Cloud, ctx: RequestContext, token: TokenRecor
   const page = servers.slice(0, limit);
   const json: Record<string, unknown> = {
     servers: page.map((s) =>
-      detail ? renderServer(cloud, ctx, s) : { id: s.id, name: s.name, links: serverLinks(cloud, s.region, s.id) },
+      detail
+        ? renderServer(cloud, ctx, s, 'detail')
+        : { id: s.id, name: s.name, links: serverLinks(cloud, s.region, s.id) },
     ),
   };
   const last = page[page.length - 1];
@@ -179,6 +213,37 @@ export async function deleteServer(cloud: Cloud, s: ServerRecord): Promise<Reply
   delete cloud.state.servers[s.id];
   cloud.state.deletedServers[s.id] = s;
   cloud.save();
-  await cloud.ssh.release(s.id);
+  await cloud.ssh.discard(s.id);
   return { status: 204 };
+}
+
+/** PUT /servers/{id}: rename, set accessIPv4/v6, and (2.19) the description; answers with the server. */
+export async function updateServer(cloud: Cloud, ctx: RequestContext, s: ServerRecord): Promise<Reply> {
+  const body = await readJson(ctx.req, 'compute');
+  if (!isObject(body) || !isObject(body.server)) throw invalid('root', body, "'server' is a required property");
+  const u = body.server;
+  const allowed = [
+    'name',
+    'accessIPv4',
+    'accessIPv6',
+    'OS-DCF:diskConfig',
+    ...(atLeast(ctx, 19) ? ['description'] : []),
+  ];
+  for (const key of Object.keys(u)) {
+    if (!allowed.includes(key)) {
+      throw invalid('server', u, `Additional properties are not allowed ('${key}' was unexpected)`);
+    }
+  }
+  if (u.name !== undefined) s.name = checkServerName(u.name);
+  if (u.accessIPv4 !== undefined) s.accessIPv4 = accessIp(u.accessIPv4, 'accessIPv4');
+  if (u.accessIPv6 !== undefined) s.accessIPv6 = accessIp(u.accessIPv6, 'accessIPv6');
+  if (u.description !== undefined) {
+    if (u.description !== null && (typeof u.description !== 'string' || u.description.length > 255)) {
+      throw invalid('description', u.description, 'description must be a string of at most 255 characters or null');
+    }
+    s.description = u.description as string | null;
+  }
+  s.updated = isoSeconds(Date.now());
+  cloud.save();
+  return { status: 200, json: { server: renderServer(cloud, ctx, s) } };
 }
