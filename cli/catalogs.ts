@@ -14,7 +14,7 @@ export async function catalogProviders(t: CliTemporal, config: Config | undefine
   if (config) return config.providers.map((p) => p.name);
   const found: string[] = [];
   for await (const w of t.client.workflow.list({
-    query: `WorkflowType = 'imageCatalog' AND ExecutionStatus = 'Running'`,
+    query: `WorkflowType = 'imageCatalog' AND ExecutionStatus = 'Running' AND TaskQueue = '${t.taskQueue}'`,
   })) {
     if (w.workflowId.startsWith('image-catalog/')) found.push(w.workflowId.slice('image-catalog/'.length));
   }

@@ -109,6 +109,7 @@ test('builder snapshot: the provider entry, the login defaulting to the diskimag
     baseImage: 'ubuntu-22.04',
     flavorName: 'm1.small',
     privateKey: join(dir, 'key'),
+    connectionPort: 22,
     networkChoice: ['private', '0b5ee5a9-public'],
     username: 'root',
   });

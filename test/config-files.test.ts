@@ -98,7 +98,7 @@ test('a launcher file and a builder file load as one configuration, joined by na
   assert.equal(east.bootTimeout, 120);
   assert.equal(east.imageUploadTimeout, 7200);
   assert.deepEqual(east.diskimages, [
-    { name: 'ubuntu-noble', pause: false, configDrive: true, meta: { 'os-distro': 'ubuntu' } },
+    { name: 'ubuntu-noble', pause: false, configDrive: true, meta: { 'os-distro': 'ubuntu' }, connectionPort: 22 },
   ]);
   assert.equal(east.pools[0]?.maxServers, 4);
   // Relative paths start at the directory of the file that names them.

@@ -135,7 +135,9 @@ test('provider, pool, diskimage and label defaults', () => {
   assert.equal(provider?.hostnameFormat, '{label.name}-{provider.name}-{node.id}');
   assert.equal(provider?.postUploadHook, undefined);
   assert.deepEqual(provider?.cloudImages, []);
-  assert.deepEqual(provider?.diskimages, [{ name: 'ubuntu', pause: false, configDrive: true, meta: {} }]);
+  assert.deepEqual(provider?.diskimages, [
+    { name: 'ubuntu', pause: false, configDrive: true, meta: {}, connectionPort: 22 },
+  ]);
   assert.deepEqual(provider?.pools[0], {
     name: 'main',
     maxServers: 1,

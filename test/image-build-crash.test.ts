@@ -11,7 +11,10 @@ import { createNodepoolEnv, type NodepoolEnv } from './support/nodepool.ts';
 import { until } from './support/poll.ts';
 
 let env: NodepoolEnv;
-const image = `crash-${Math.random().toString(36).slice(2, 8)}`;
+const tag = Math.random().toString(36).slice(2, 8);
+const image = `crash-${tag}`;
+const one = `one-${tag}`;
+const two = `two-${tag}`;
 
 before(async () => {
   env = await createNodepoolEnv({
@@ -27,11 +30,11 @@ diskimages:
     pause: true
     env-vars: { SIZE_MB: '12' }
 providers:
-  - name: one
+  - name: ${one}
     cloud: simcloud
     image-format: raw
     diskimages: [{name: ${image}}]
-  - name: two
+  - name: ${two}
     cloud: simcloud
     image-format: raw
     diskimages: [{name: ${image}}]
@@ -66,7 +69,7 @@ test('a worker killed mid-upload and restarted finishes the build with one image
   const adapter = adapterForCloud('simcloud', { env: env.cloudEnv, fresh: true });
   const ours = async () =>
     (await adapter.listImages()).filter(
-      (i) => (isOwnedBy(i.metadata, 'one') || isOwnedBy(i.metadata, 'two')) && i.name.startsWith(image),
+      (i) => (isOwnedBy(i.metadata, one) || isOwnedBy(i.metadata, two)) && i.name.startsWith(image),
     );
   await until(
     'both uploads to be under way',
@@ -81,7 +84,7 @@ test('a worker killed mid-upload and restarted finishes the build with one image
   assert.equal(result.state, 'ready');
 
   const images = await ours();
-  for (const provider of ['one', 'two']) {
+  for (const provider of [one, two]) {
     const mine = images.filter((i) => isOwnedBy(i.metadata, provider));
     assert.equal(mine.length, 1, `${provider}: exactly one image, got ${JSON.stringify(mine.map((i) => i.state))}`);
     assert.equal(mine[0]?.state, 'active');

@@ -9,17 +9,19 @@ import { adapterForCloud, uploadTags } from '../providers/index.ts';
 import { imageCatalog } from '../workflows/image-catalog.ts';
 import { catalogWorkflowId } from '../workflows/ids.ts';
 import { createNodepoolEnv, type NodepoolEnv } from './support/nodepool.ts';
+import { plainImage } from './support/glance.ts';
 import { until } from './support/poll.ts';
 
 let env: NodepoolEnv;
 let stopWorker: () => Promise<void>;
+const east = `east-${Math.random().toString(36).slice(2, 8)}`;
 
 before(async () => {
   env = await createNodepoolEnv({
     prefix: 'catalog',
     config: `
 providers:
-  - name: east
+  - name: ${east}
     cloud: simcloud
 temporal:
   address: {{temporal}}
@@ -31,42 +33,12 @@ temporal:
 
 after(async () => {
   await env.client.workflow
-    .getHandle(catalogWorkflowId('east'))
+    .getHandle(catalogWorkflowId(east))
     .terminate('test over')
     .catch(() => {});
   await stopWorker?.();
   await env?.close();
 });
-
-/** An image nobody tagged, made with plain Keystone and Glance calls as any other tool would. */
-async function untaggedImage(name: string): Promise<string> {
-  const auth = await fetch(`${env.sim.authUrl}/v3/auth/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: 'nodepool', domain: { name: 'Default' }, password: 'secret' } },
-        },
-        scope: { project: { name: 'nodepool', domain: { name: 'Default' } } },
-      },
-    }),
-  });
-  const token = auth.headers.get('x-subject-token') as string;
-  const body = (await auth.json()) as {
-    token: { catalog: { type: string; endpoints: { interface: string; url: string }[] }[] };
-  };
-  const glance = body.token.catalog.find((s) => s.type === 'image')?.endpoints.find((e) => e.interface === 'public')
-    ?.url as string;
-  const made = await fetch(`${glance.replace(/\/$/, '')}/v2/images`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-auth-token': token },
-    body: JSON.stringify({ name, disk_format: 'raw', container_format: 'bare' }),
-  });
-  assert.equal(made.status, 201);
-  return ((await made.json()) as { id: string }).id;
-}
 
 test('a leaked image of ours goes after two scans; foreign and untagged images stay', async () => {
   const adapter = adapterForCloud('simcloud', { env: env.cloudEnv, fresh: true });
@@ -76,7 +48,7 @@ test('a leaked image of ours goes after two scans; foreign and untagged images s
     path: file,
     name: 'ubuntu-1394514268',
     diskFormat: 'raw',
-    metadata: uploadTags({ provider: 'east', uploadId: '424242', imageName: 'ubuntu' }),
+    metadata: uploadTags({ provider: east, uploadId: '424242', imageName: 'ubuntu' }),
   });
   const foreign = await adapter.uploadImage({
     path: file,
@@ -84,12 +56,12 @@ test('a leaked image of ours goes after two scans; foreign and untagged images s
     diskFormat: 'raw',
     metadata: uploadTags({ provider: 'someone-else', uploadId: '1', imageName: 'ubuntu' }),
   });
-  const untagged = await untaggedImage('handmade');
+  const untagged = await plainImage(env.sim, 'handmade');
 
   const handle = await env.client.workflow.start(imageCatalog, {
     taskQueue: env.taskQueue,
-    workflowId: catalogWorkflowId('east'),
-    args: [{ provider: 'east', leakScanSeconds: 1 }],
+    workflowId: catalogWorkflowId(east),
+    args: [{ provider: east, leakScanSeconds: 1 }],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
   });
   await until(

@@ -13,7 +13,11 @@ import { until } from './support/poll.ts';
 
 let env: NodepoolEnv;
 let stopWorker: () => Promise<void>;
-const image = `seed-${Math.random().toString(36).slice(2, 8)}`;
+const tag = Math.random().toString(36).slice(2, 8);
+const image = `seed-${tag}`;
+// Workflow ids are per provider name in one namespace: names unique to this test keep tests apart.
+const east = `east-${tag}`;
+const west = `west-${tag}`;
 
 before(async () => {
   env = await createNodepoolEnv({
@@ -25,10 +29,10 @@ diskimages:
     builder: script
     script: build.sh
 providers:
-  - name: east
+  - name: ${east}
     cloud: simcloud
     diskimages: [{name: ${image}}]
-  - name: west
+  - name: ${west}
     cloud: simcloud
     image-format: raw
     diskimages: [{name: ${image}}]
@@ -92,7 +96,7 @@ test('the Bad Images runbook works as the seed writes it', async () => {
   );
   assert.match(table.stdout, /^\+-+\+/);
   let rows = await imageList();
-  for (const provider of ['east', 'west']) {
+  for (const provider of [east, west]) {
     const mine = rows.filter((r) => r.provider === provider);
     assert.deepEqual(
       mine.map((r) => [r.version, r.state]),
@@ -112,13 +116,13 @@ test('the Bad Images runbook works as the seed writes it', async () => {
   assert.match(ageCell, /\| \d+\.\d\d +\|$/, 'Age (hours) has two decimals');
 
   // The runbook: delete the problematic current image of east.
-  const current = rows.find((r) => r.provider === 'east' && r.version === v2) as Row;
-  const previous = rows.find((r) => r.provider === 'east' && r.version === v1) as Row;
+  const current = rows.find((r) => r.provider === east && r.version === v2) as Row;
+  const previous = rows.find((r) => r.provider === east && r.version === v1) as Row;
   const del = await env.cli(['image-delete', String(current.id)]);
   assert.equal(del.code, 0, del.stderr);
-  assert.match(del.stdout, new RegExp(`current ${image} image in east is now ${previous.id} \\(version ${v1}\\)`));
+  assert.match(del.stdout, new RegExp(`current ${image} image in ${east} is now ${previous.id} \\(version ${v1}\\)`));
   // At once: the catalog's current is the previous.
-  const view = await env.client.workflow.getHandle(catalogWorkflowId('east')).query(catalogQuery);
+  const view = await env.client.workflow.getHandle(catalogWorkflowId(east)).query(catalogQuery);
   assert.equal(view.current[image], previous.id);
   // ... and the cloud image goes.
   const adapter = adapterForCloud('simcloud', { env: env.cloudEnv, fresh: true });
@@ -131,29 +135,29 @@ test('the Bad Images runbook works as the seed writes it', async () => {
   });
   // west is untouched.
   rows = await imageList();
-  assert.equal(rows.find((r) => r.provider === 'west' && r.current)?.version, v2);
+  assert.equal(rows.find((r) => r.provider === west && r.current)?.version, v2);
 
   // "When nodepool next creates an image, it will still retain 168655."
   const v3 = await build();
   await until('retention after the third build', async () => {
-    const east = (await imageList()).filter((r) => r.provider === 'east');
-    const states = east.map((r) => `${r.version}:${r.state}`).join(' ');
-    return states === `${v1}:ready ${v3}:ready` ? east : undefined;
+    const rows = (await imageList()).filter((r) => r.provider === east);
+    const states = rows.map((r) => `${r.version}:${r.state}`).join(' ');
+    return states === `${v1}:ready ${v3}:ready` ? rows : undefined;
   });
-  const east = (await imageList()).filter((r) => r.provider === 'east');
-  assert.equal(east.find((r) => r.current)?.id, east.find((r) => r.version === v3)?.id);
+  const eastRows = (await imageList()).filter((r) => r.provider === east);
+  assert.equal(eastRows.find((r) => r.current)?.id, eastRows.find((r) => r.version === v3)?.id);
   assert.ok(
-    east.some((r) => r.id === previous.id),
+    eastRows.some((r) => r.id === previous.id),
     'the reverted-to upload is kept as the next most recent',
   );
   // west, never reverted, keeps v2 and v3; v1 goes.
   await until('west to keep its two newest', async () => {
-    const west = (await imageList()).filter((r) => r.provider === 'west');
-    return west.map((r) => r.version).join(',') === `${v2},${v3}` ? true : undefined;
+    const rows = (await imageList()).filter((r) => r.provider === west);
+    return rows.map((r) => r.version).join(',') === `${v2},${v3}` ? true : undefined;
   });
   // Exactly the uploads the catalog keeps exist in the cloud, nothing else of ours.
   const ours = (await adapter.listImages()).filter(
-    (i) => isOwnedBy(i.metadata, 'east') && i.name.startsWith(`${image}-`),
+    (i) => isOwnedBy(i.metadata, east) && i.name.startsWith(`${image}-`),
   );
   assert.deepEqual(ours.map((i) => i.name).sort(), [`${image}-${v1}`, `${image}-${v3}`]);
 });
@@ -161,22 +165,28 @@ test('the Bad Images runbook works as the seed writes it', async () => {
 test('image-delete refuses an unknown ID and the only READY image, each with exit 2 and nothing changed', async () => {
   const unknown = await env.cli(['image-delete', '987654']);
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /image upload 987654 does not exist in any provider's catalog \(east, west\)/);
+  assert.match(
+    unknown.stderr,
+    new RegExp(`image upload 987654 does not exist in any provider's catalog \\(${east}, ${west}\\)`),
+  );
 
   const rows = await imageList();
-  const eastReady = rows.filter((r) => r.provider === 'east' && r.state === 'ready');
+  const eastReady = rows.filter((r) => r.provider === east && r.state === 'ready');
   // Leave one READY east upload, then try to delete it.
   if (eastReady.length > 1) {
     const older = eastReady.sort((a, b) => a.version - b.version)[0] as Row;
     const r = await env.cli(['image-delete', String(older.id)]);
     assert.equal(r.code, 0, r.stderr);
   }
-  const last = (await imageList()).find((r) => r.provider === 'east' && r.state === 'ready') as Row;
+  const last = (await imageList()).find((r) => r.provider === east && r.state === 'ready') as Row;
   const refused = await env.cli(['delete-image', String(last.id)]);
   assert.equal(refused.code, 2);
-  assert.match(refused.stderr, /only READY .* image in east: deleting it leaves no image to boot new .* Pass --force/);
+  assert.match(
+    refused.stderr,
+    new RegExp(`only READY .* image in ${east}: deleting it leaves no image to boot new .* Pass --force`),
+  );
   assert.equal((await imageList()).find((r) => r.id === last.id)?.state, 'ready');
   const forced = await env.cli(['delete-image', String(last.id), '--force']);
   assert.equal(forced.code, 0, forced.stderr);
-  assert.match(forced.stdout, /east has no READY .* image now/);
+  assert.match(forced.stdout, new RegExp(`${east} has no READY .* image now`));
 });

@@ -121,6 +121,8 @@ test('on a namespace without nodepool search attributes the worker exits 2 print
       ['NodepoolImage', 'Keyword'],
       ['NodepoolProvider', 'KeywordList'],
       ['NodepoolState', 'Keyword'],
+      ['NodepoolVersion', 'Int'],
+      ['NodepoolBuild', 'Int'],
     ],
   );
 

@@ -14,7 +14,8 @@ import { connectTemporal, loadCliConfig, type CliTemporal } from '../temporal.ts
 
 async function runningBuild(t: CliTemporal, image: string): Promise<string | undefined> {
   for await (const w of t.client.workflow.list({
-    query: `WorkflowType = 'imageBuild' AND ExecutionStatus = 'Running' AND NodepoolImage = '${image}'`,
+    // This nodepool's builds only: the task queue tells two deployments sharing a namespace apart.
+    query: `WorkflowType = 'imageBuild' AND ExecutionStatus = 'Running' AND NodepoolImage = '${image}' AND TaskQueue = '${t.taskQueue}'`,
   }))
     return w.workflowId;
   return undefined;
@@ -22,7 +23,7 @@ async function runningBuild(t: CliTemporal, image: string): Promise<string | und
 
 async function imageOfBuild(t: CliTemporal, buildId: number): Promise<string> {
   for await (const w of t.client.workflow.list({
-    query: `WorkflowType = 'imageBuild' AND NodepoolBuild = ${buildId}`,
+    query: `WorkflowType = 'imageBuild' AND NodepoolBuild = ${buildId} AND TaskQueue = '${t.taskQueue}'`,
   })) {
     const image = w.typedSearchAttributes.get(NODEPOOL_IMAGE);
     if (image) return image;
