@@ -7,6 +7,8 @@ import { cloudImageActivities } from './cloud-images.ts';
 import { convertImage } from './convert.ts';
 import { healthActivities } from './health.ts';
 import { imageActivities } from './images.ts';
+import { nodeRecordActivities } from './node-records.ts';
+import { nodeActivities } from './nodes.ts';
 import { providerActivities, type ProviderDeps } from './provider.ts';
 import { snapshotActivities } from './snapshot.ts';
 
@@ -24,6 +26,8 @@ export function createActivities(deps: ActivityDeps) {
     ...imageActivities(deps),
     ...cloudImageActivities(deps),
     ...snapshotActivities(deps),
+    ...nodeActivities(deps),
+    ...nodeRecordActivities(deps),
     ...buildImageActivities({
       specFor: (image) => {
         if (!deps.buildSpecFor) throw new Error(`this worker has no nodepool.yaml to build ${image} from`);

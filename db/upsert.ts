@@ -62,7 +62,7 @@ export function upsertImageUpload(
 
 export function upsertNode(
   em: EntityManager,
-  data: Pick<Node, 'launchKey' | 'provider' | 'pool' | 'label' | 'hostname'> & Partial<Omit<Node, 'id' | 'rowVersion'>>,
+  data: Pick<Node, 'launchKey' | 'provider' | 'pool' | 'label' | 'hostname'> & Partial<Omit<Node, 'rowVersion'>>,
 ): Promise<Node> {
   return upsertBy(em, Node, 'node', ['launchKey'], data);
 }

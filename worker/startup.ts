@@ -1,14 +1,17 @@
 // What a worker sets up in Temporal when it starts, from its nodepool.yaml: the build schedules and the
-// perpetual per-provider workflows. Idempotent: every worker of a deployment may run it.
+// perpetual per-provider workflows (image catalogs and node pools). Idempotent: every worker of a deployment may run it.
 import { WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
 import type { Config } from '../config/index.ts';
 import { imageCatalog } from '../workflows/image-catalog.ts';
-import { catalogWorkflowId } from '../workflows/ids.ts';
+import { catalogWorkflowId, poolWorkflowId } from '../workflows/ids.ts';
+import { configChangedSignal } from '../workflows/pool-api.ts';
+import { providerPool } from '../workflows/provider-pool.ts';
 import { syncSchedules, type ScheduleSync } from './schedules.ts';
 
 export interface Startup {
   schedules: ScheduleSync;
   catalogs: string[];
+  pools: string[];
 }
 
 export async function startNodepool(client: Client, config: Config, taskQueue: string): Promise<Startup> {
@@ -25,5 +28,19 @@ export async function startNodepool(client: Client, config: Config, taskQueue: s
     });
     catalogs.push(p.name);
   }
-  return { schedules, catalogs };
+  // Pools start, or (already running) read their settings again: this nodepool.yaml may have changed them.
+  const pools: string[] = [];
+  for (const p of config.providers) {
+    if (p.pools.length === 0) continue;
+    await client.workflow.signalWithStart(providerPool, {
+      workflowId: poolWorkflowId(p.name),
+      taskQueue,
+      args: [{ provider: p.name }],
+      signal: configChangedSignal,
+      signalArgs: [],
+      staticSummary: `node pool of ${p.name}`,
+    });
+    pools.push(p.name);
+  }
+  return { schedules, catalogs, pools };
 }

@@ -74,8 +74,8 @@ export const catalogQuery = defineQuery<CatalogView>('catalog');
 export const currentImagesQuery = defineQuery<Record<string, CurrentImage>>('currentImages');
 /** image-delete ID: withdraw an upload; the previous READY one is current at once. */
 export const deleteUploadUpdate = defineUpdate<DeleteUploadResult, [DeleteUploadRequest]>('deleteUpload');
-/** The pool is told whenever the current images change. */
-export const imagesChangedSignal = defineSignal<[Record<string, CurrentImage>]>('imagesChanged');
+/** The pool is told whenever the current images change, with the uploads operators withdrew. */
+export const imagesChangedSignal = defineSignal<[Record<string, CurrentImage>, number[]?]>('imagesChanged');
 /** The pool is asked to boot a node from a new upload before it becomes current. */
 export const validateUploadSignal =
   defineSignal<[{ image: string; uploadId: number; externalId: string }]>('validateUpload');
@@ -216,11 +216,12 @@ export async function imageCatalog(input: ImageCatalogInput): Promise<never> {
 
   async function tellPool(): Promise<void> {
     const now = current();
-    const text = JSON.stringify(now);
+    const withdrawn = uploads.filter((u) => u.withdrawn).map((u) => u.id);
+    const text = JSON.stringify([now, withdrawn]);
     if (text === sentCurrent) return;
     sentCurrent = text;
     try {
-      await getExternalWorkflowHandle(poolWorkflowId(provider)).signal(imagesChangedSignal, now);
+      await getExternalWorkflowHandle(poolWorkflowId(provider)).signal(imagesChangedSignal, now, withdrawn);
     } catch {
       // No pool runs for this provider (yet): it reads the current images when it starts.
     }

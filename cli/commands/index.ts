@@ -8,6 +8,14 @@ import { imageConvertCommand } from './image-convert.ts';
 import { imageDeleteCommand } from './image-delete.ts';
 import { imageListCommand } from './image-list.ts';
 import { infoCommand } from './info.ts';
+import {
+  deleteCommand,
+  holdCommand,
+  listCommand,
+  releaseCommand,
+  requestCommand,
+  requestListCommand,
+} from './nodes.ts';
 import { simCloudCommand } from './sim-cloud.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -19,6 +27,12 @@ export const commands: CommandModule<any, any>[] = [
   imageUnpauseCommand,
   dibImageListCommand,
   buildLogCommand,
+  listCommand,
+  requestCommand,
+  releaseCommand,
+  holdCommand,
+  deleteCommand,
+  requestListCommand,
   imageConvertCommand,
   infoCommand,
   configValidateCommand,
