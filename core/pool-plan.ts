@@ -48,6 +48,11 @@ interface Planning {
   plan: Plan;
   /** By id: every order the planner walks is stable. */
   nodes: PoolNode[];
+  byId: Map<number, PoolNode>;
+  /** READY or building nodes reserved for each request key, by id. */
+  reservedBy: Map<string, PoolNode[]>;
+  /** READY unreserved nodes that may be allocated, per pool and label, longest idle first (see freeOf). */
+  free: Map<string, PoolNode[]>;
   /** Deleted by this plan. */
   going: Set<number>;
   /** Allocated by this plan. */
@@ -122,7 +127,7 @@ function launchOf(
   image: ImageChoice,
   requestKey?: string,
 ): PlannedLaunch {
-  const launch: PlannedLaunch = { pool: pool.name, label: lp.label, reason, resources };
+  const launch: PlannedLaunch = { pool: pool.name, label: lp.label, reason, resources: { ...resources } };
   if (requestKey !== undefined) launch.requestKey = requestKey;
   if ('uploadId' in image) launch.uploadId = image.uploadId;
   else launch.cloudImage = image.cloudImage;
@@ -166,9 +171,7 @@ function reservations(ctx: Planning, request: PoolRequest): { matched: PoolNode[
   const left = counts(request.labels);
   const matched: PoolNode[] = [];
   const surplus: PoolNode[] = [];
-  const mine = ctx.nodes.filter(
-    (n) => n.requestKey === request.key && (n.state === 'ready' || n.state === 'building') && !ctx.going.has(n.id),
-  );
+  const mine = (ctx.reservedBy.get(request.key) ?? []).filter((n) => !ctx.going.has(n.id));
   for (const n of [...mine.filter((n) => n.state === 'ready'), ...mine.filter((n) => n.state === 'building')]) {
     const wanted = left.get(n.label) ?? 0;
     if (wanted > 0) {
@@ -186,8 +189,8 @@ function requestOrder(ctx: Planning): PoolRequest[] {
   );
   const seen = new Set<string>();
   const unique = sorted.filter((r) => !seen.has(r.key) && seen.add(r.key));
-  const started = unique.filter((r) => reservations(ctx, r).matched.length > 0);
-  return [...started, ...unique.filter((r) => !started.includes(r))];
+  const started = new Set(unique.filter((r) => reservations(ctx, r).matched.length > 0));
+  return [...started, ...unique.filter((r) => !started.has(r))];
 }
 
 function notOffered(ctx: Planning, wanted: string[]): string {
@@ -225,20 +228,13 @@ function costs(toLaunch: PoolLabelPlan[]): { resources: Resources; who: string }
 const idleLongest = (a: PoolNode, b: PoolNode) =>
   (a.readySince ?? a.stateSince) - (b.readySince ?? b.stateSince) || a.id - b.id;
 
-/** Free READY nodes of `pool`: unreserved, not validating, not going, not allocated in this plan. */
-function freeNodes(ctx: Planning, pool: string): PoolNode[] {
-  return ctx.nodes
-    .filter(
-      (n) =>
-        n.state === 'ready' &&
-        n.pool === pool &&
-        n.requestKey === undefined &&
-        !n.validation &&
-        !n.deleteRequested &&
-        !ctx.going.has(n.id) &&
-        !ctx.allocated.has(n.id),
-    )
-    .sort(idleLongest);
+/** Free READY nodes of a label in `pool`, longest idle first: unreserved, not validating, not going, not allocated. */
+function freeOf(ctx: Planning, pool: string, label: string): PoolNode[] {
+  const key = `${pool}\u0000${label}`;
+  // Going and allocated only grow during a plan: drop them for good.
+  const list = (ctx.free.get(key) ?? []).filter((n) => !ctx.going.has(n.id) && !ctx.allocated.has(n.id));
+  ctx.free.set(key, list);
+  return list;
 }
 
 /**
@@ -250,7 +246,7 @@ function replaceSetAside(ctx: Planning, node: PoolNode): void {
   const head = ctx.setAside.get(node.id);
   if (!head) return;
   ctx.setAside.delete(node.id);
-  const next = freeNodes(ctx, head.pool.name).find((n) => n.label === node.label && !ctx.setAside.has(n.id));
+  const next = freeOf(ctx, head.pool.name, node.label).find((n) => !ctx.setAside.has(n.id));
   if (next) {
     ctx.setAside.set(next.id, head);
     return;
@@ -406,11 +402,17 @@ function serve(ctx: Planning, request: PoolRequest, pool: PoolPlanConfig): void 
   };
   for (const n of matched) take(reserved, n);
   const started = matched.length > 0;
-  // Nodes set aside for a head of line are not for new requests behind it.
-  const free = freeNodes(ctx, pool.name).filter((n) => started || !ctx.setAside.has(n.id));
   const allocated = new Map<string, PoolNode[]>();
-  const allocatedIds: number[] = [];
-  for (const n of free) if (take(allocated, n)) allocatedIds.push(n.id);
+  const picked: PoolNode[] = [];
+  for (const label of [...missing.keys()])
+    for (const n of freeOf(ctx, pool.name, label)) {
+      if ((missing.get(label) ?? 0) <= 0) break;
+      // Nodes set aside for a head of line are not for new requests behind it.
+      if (!started && ctx.setAside.has(n.id)) continue;
+      take(allocated, n);
+      picked.push(n);
+    }
+  const allocatedIds = picked.sort(idleLongest).map((n) => n.id);
   const toLaunch: PoolLabelPlan[] = [];
   for (const label of request.labels) {
     const left = missing.get(label) ?? 0;
@@ -430,7 +432,7 @@ function serve(ctx: Planning, request: PoolRequest, pool: PoolPlanConfig): void 
 
   for (const id of allocatedIds) {
     ctx.allocated.add(id);
-    replaceSetAside(ctx, ctx.nodes.find((n) => n.id === id) as PoolNode);
+    replaceSetAside(ctx, ctx.byId.get(id) as PoolNode);
   }
   if (allocatedIds.length > 0) plan.allocate.push({ requestKey: key, nodeIds: allocatedIds });
   // Capacity for every missing node is taken now; max-concurrency only paces when they start, and the request,
@@ -530,10 +532,28 @@ function minReady(ctx: Planning): void {
 export function planPool(input: PlannerInput): Plan {
   const plan: Plan = { allocate: [], fulfil: [], launch: [], delete: [], fail: [], wait: [], minReadyWait: [] };
   plan.delete = plannedDeletions(input);
+  const nodes = [...input.nodes].sort((a, b) => a.id - b.id);
+  const reservedBy = new Map<string, PoolNode[]>();
+  const free = new Map<string, PoolNode[]>();
+  for (const n of nodes) {
+    if (n.requestKey !== undefined && (n.state === 'ready' || n.state === 'building')) {
+      if (!reservedBy.has(n.requestKey)) reservedBy.set(n.requestKey, []);
+      reservedBy.get(n.requestKey)?.push(n);
+    }
+    if (n.state === 'ready' && n.requestKey === undefined && !n.validation && !n.deleteRequested) {
+      const key = `${n.pool}\u0000${n.label}`;
+      if (!free.has(key)) free.set(key, []);
+      free.get(key)?.push(n);
+    }
+  }
+  for (const list of free.values()) list.sort(idleLongest);
   const ctx: Planning = {
     input,
     plan,
-    nodes: [...input.nodes].sort((a, b) => a.id - b.id),
+    nodes,
+    byId: new Map(nodes.map((n) => [n.id, n])),
+    reservedBy,
+    free,
     going: new Set(plan.delete.map((d) => d.nodeId)),
     allocated: new Set(),
     ledger: openLedger(input),
