@@ -10,6 +10,8 @@ export interface Ledger {
   /** Used per pool name, including pools no longer in the configuration. */
   readonly pools: Map<string, Resources>;
   readonly total: Resources;
+  /** Quota set aside for requests waiting on a pool limit, so launches elsewhere do not take it meanwhile. */
+  readonly setAside: Resources;
   /** Nodes in `building`, existing and planned. */
   building: number;
 }
@@ -41,6 +43,7 @@ export function openLedger(input: PlannerInput): Ledger {
     maxConcurrency: input.maxConcurrency,
     pools: new Map(),
     total: none(),
+    setAside: none(),
     building: 0,
   };
   for (const node of input.nodes) {
@@ -55,6 +58,7 @@ export function copyLedger(l: Ledger): Ledger {
     ...l,
     pools: new Map([...l.pools].map(([name, used]) => [name, { ...used }])),
     total: { ...l.total },
+    setAside: { ...l.setAside },
   };
 }
 
@@ -69,6 +73,13 @@ export function useCapacity(l: Ledger, pool: string, r: Resources): void {
 /** Gives back what a node uses (for "what if the nodes being deleted were gone"). */
 export function releaseCapacity(l: Ledger, pool: string, r: Resources): void {
   useCapacity(l, pool, { instances: -r.instances, cores: -r.cores, ramMB: -r.ramMB });
+}
+
+/** Sets quota aside for a waiting request (negative to give it back). */
+export function setQuotaAside(l: Ledger, r: Resources, sign: 1 | -1 = 1): void {
+  l.setAside.instances += sign * r.instances;
+  l.setAside.cores += sign * r.cores;
+  l.setAside.ramMB += sign * r.ramMB;
 }
 
 export function startLaunch(l: Ledger): void {
@@ -86,56 +97,72 @@ export function concurrencyReason(l: Ledger): string {
 
 /**
  * The first limit that `need` (the resources of `count` new nodes; `who` names them, e.g. the flavor) would
- * break in `pool`, in the order an operator would look: the pool's own limits, then the cloud quota.
+ * break, in the order an operator would look: the pool's own limits (unless `pool` is undefined: quota only),
+ * then the cloud quota, where what is set aside for waiting requests counts as used.
  */
 export function firstLimit(
   l: Ledger,
-  pool: PoolPlanConfig,
+  pool: PoolPlanConfig | undefined,
   need: Resources,
   count: number,
   who: string,
 ): LimitHit | undefined {
-  const used = l.pools.get(pool.name) ?? none();
   const needs = count === 1 ? `${who} needs` : `${count} new nodes need`;
   const more = `${need.instances} more needed`;
-  if (used.instances + need.instances > pool.maxServers) {
-    const reason =
-      used.instances >= pool.maxServers
-        ? `pool ${pool.name} is at max-servers (${used.instances}/${pool.maxServers})`
-        : `max-servers of pool ${pool.name}: ${used.instances}/${pool.maxServers} used, ${more}`;
-    return { scope: 'pool', reason };
+  if (pool) {
+    const used = l.pools.get(pool.name) ?? none();
+    if (used.instances + need.instances > pool.maxServers) {
+      const reason =
+        used.instances >= pool.maxServers
+          ? `pool ${pool.name} is at max-servers (${used.instances}/${pool.maxServers})`
+          : `max-servers of pool ${pool.name}: ${used.instances}/${pool.maxServers} used, ${more}`;
+      return { scope: 'pool', reason };
+    }
+    if (pool.maxCores !== undefined && used.cores + need.cores > pool.maxCores)
+      return {
+        scope: 'pool',
+        reason: `max-cores of pool ${pool.name}: ${used.cores}/${pool.maxCores} used, ${needs} ${need.cores}`,
+      };
+    if (pool.maxRam !== undefined && used.ramMB + need.ramMB > pool.maxRam)
+      return {
+        scope: 'pool',
+        reason: `max-ram of pool ${pool.name}: ${used.ramMB}/${pool.maxRam} MB used, ${needs} ${need.ramMB} MB`,
+      };
   }
-  if (pool.maxCores !== undefined && used.cores + need.cores > pool.maxCores)
-    return {
-      scope: 'pool',
-      reason: `max-cores of pool ${pool.name}: ${used.cores}/${pool.maxCores} used, ${needs} ${need.cores}`,
-    };
-  if (pool.maxRam !== undefined && used.ramMB + need.ramMB > pool.maxRam)
-    return {
-      scope: 'pool',
-      reason: `max-ram of pool ${pool.name}: ${used.ramMB}/${pool.maxRam} MB used, ${needs} ${need.ramMB} MB`,
-    };
   const q = l.quota;
   const at = `at quota in ${l.provider}`;
-  if (q.instances !== null && l.total.instances + need.instances > q.instances)
+  const used = {
+    instances: l.total.instances + l.setAside.instances,
+    cores: l.total.cores + l.setAside.cores,
+    ramMB: l.total.ramMB + l.setAside.ramMB,
+  };
+  const aside = (k: keyof Resources, unit: string) =>
+    l.setAside[k] > 0 ? ` (${l.setAside[k]}${unit} of them set aside for waiting requests)` : '';
+  if (q.instances !== null && used.instances + need.instances > q.instances)
     return {
       scope: 'provider',
       reason:
-        l.total.instances >= q.instances
-          ? `${at}: ${l.total.instances}/${q.instances} instances`
-          : `${at}: ${l.total.instances}/${q.instances} instances, ${more}`,
+        (used.instances >= q.instances
+          ? `${at}: ${used.instances}/${q.instances} instances`
+          : `${at}: ${used.instances}/${q.instances} instances, ${more}`) + aside('instances', ''),
     };
-  if (q.cores !== null && l.total.cores + need.cores > q.cores)
-    return { scope: 'provider', reason: `${at}: ${l.total.cores}/${q.cores} cores, ${needs} ${need.cores}` };
-  if (q.ramMB !== null && l.total.ramMB + need.ramMB > q.ramMB)
-    return { scope: 'provider', reason: `${at}: ${l.total.ramMB}/${q.ramMB} MB RAM, ${needs} ${need.ramMB} MB` };
+  if (q.cores !== null && used.cores + need.cores > q.cores)
+    return {
+      scope: 'provider',
+      reason: `${at}: ${used.cores}/${q.cores} cores, ${needs} ${need.cores}${aside('cores', '')}`,
+    };
+  if (q.ramMB !== null && used.ramMB + need.ramMB > q.ramMB)
+    return {
+      scope: 'provider',
+      reason: `${at}: ${used.ramMB}/${q.ramMB} MB RAM, ${needs} ${need.ramMB} MB${aside('ramMB', ' MB')}`,
+    };
   return undefined;
 }
 
 /** The first limit that launching all of `labels` in `pool` together would break, named as for one node. */
 export function firstLimitForAll(
   l: Ledger,
-  pool: PoolPlanConfig,
+  pool: PoolPlanConfig | undefined,
   labels: { resources: Resources; who: string }[],
 ): LimitHit | undefined {
   const need = none();

@@ -4,13 +4,17 @@
 // can call it on every event and replay it.
 //
 // Order of business: deletions; then requests, one at a time in priority order, each served from ONE pool;
-// then validation boots of new uploads; then min-ready refills. A request either gets everything it is
-// missing at once (READY nodes plus launches that fit every limit) or nothing: partial reservations by
-// requests that wait are how pools deadlock. A request that waits on a capacity limit holds that capacity
-// against everything planned after it (strict priority), and idle READY nodes nobody asked for are deleted to
-// make that room. A request already holding nodes goes first, as a request nodepool started serving is
-// finished before the next one starts. READY nodes reserved for a request that is gone, failed, or does not
-// need them are deleted: nothing else would ever free them.
+// then validation boots of new uploads; then min-ready refills.
+// - A request gets everything it is missing at once (READY nodes plus launches that fit every limit) or
+//   nothing: partial reservations by waiting requests are how pools deadlock.
+// - The first request waiting on a limit of a pool (or on the quota) is the head of that line: the capacity is
+//   held for it against every new request after it and against min-ready (strict priority), the READY nodes
+//   it will get are set aside for it, and idle READY nodes nobody ahead asked for are deleted to make its room.
+// - Requests already holding nodes go first and are never held back by another's wait: a request nodepool
+//   started serving is finished before the next one starts, and two half-served requests never wait on
+//   each other.
+// - READY nodes reserved for a request that is gone, failed, or does not need them are deleted: nothing else
+//   would ever free them.
 import type {
   LaunchReason,
   Plan,
@@ -31,6 +35,7 @@ import {
   neverFits,
   openLedger,
   releaseCapacity,
+  setQuotaAside,
   startLaunch,
   sumResources,
   useCapacity,
@@ -43,17 +48,39 @@ interface Planning {
   plan: Plan;
   /** By id: every order the planner walks is stable. */
   nodes: PoolNode[];
+  byId: Map<number, PoolNode>;
+  /** READY or building nodes reserved for each request key, by id. */
+  reservedBy: Map<string, PoolNode[]>;
+  /** READY unreserved nodes that may be allocated, per pool and label, longest idle first (see freeOf). */
+  free: Map<string, PoolNode[]>;
   /** Deleted by this plan. */
   going: Set<number>;
   /** Allocated by this plan. */
   allocated: Set<number>;
-  /** Allocated, or set aside for a waiting request: later requests leave them alone. */
-  taken: Set<number>;
   ledger: Ledger;
   /** Pools whose free capacity is held for a request waiting on one of their limits, and why. */
   poolHeld: Map<string, string>;
   /** Set when a request waits on the cloud quota: nothing after it launches in this provider. */
   providerHeld?: string;
+  /** The requests at the head of the line for a pool's or the provider's capacity, in service order. */
+  heads: HeadOfLine[];
+  /** READY nodes set aside for a head of line, and for which. */
+  setAside: Map<number, HeadOfLine>;
+}
+
+/**
+ * The first request waiting on a limit of a pool (or on the quota): that capacity is held for it, the READY
+ * nodes it will get are set aside for it, and it may delete idle nodes to make room.
+ */
+interface HeadOfLine {
+  request: PoolRequest;
+  pool: PoolPlanConfig;
+  scope: 'pool' | 'provider';
+  reason: string;
+  /** What it will launch once there is room. */
+  toLaunch: PoolLabelPlan[];
+  /** The quota set aside for it while it waits on a pool limit. */
+  quota?: Resources;
 }
 
 type ImageChoice = { uploadId: number } | { cloudImage: string };
@@ -100,7 +127,7 @@ function launchOf(
   image: ImageChoice,
   requestKey?: string,
 ): PlannedLaunch {
-  const launch: PlannedLaunch = { pool: pool.name, label: lp.label, reason, resources };
+  const launch: PlannedLaunch = { pool: pool.name, label: lp.label, reason, resources: { ...resources } };
   if (requestKey !== undefined) launch.requestKey = requestKey;
   if ('uploadId' in image) launch.uploadId = image.uploadId;
   else launch.cloudImage = image.cloudImage;
@@ -144,9 +171,7 @@ function reservations(ctx: Planning, request: PoolRequest): { matched: PoolNode[
   const left = counts(request.labels);
   const matched: PoolNode[] = [];
   const surplus: PoolNode[] = [];
-  const mine = ctx.nodes.filter(
-    (n) => n.requestKey === request.key && (n.state === 'ready' || n.state === 'building') && !ctx.going.has(n.id),
-  );
+  const mine = (ctx.reservedBy.get(request.key) ?? []).filter((n) => !ctx.going.has(n.id));
   for (const n of [...mine.filter((n) => n.state === 'ready'), ...mine.filter((n) => n.state === 'building')]) {
     const wanted = left.get(n.label) ?? 0;
     if (wanted > 0) {
@@ -164,8 +189,8 @@ function requestOrder(ctx: Planning): PoolRequest[] {
   );
   const seen = new Set<string>();
   const unique = sorted.filter((r) => !seen.has(r.key) && seen.add(r.key));
-  const started = unique.filter((r) => reservations(ctx, r).matched.length > 0);
-  return [...started, ...unique.filter((r) => !started.includes(r))];
+  const started = new Set(unique.filter((r) => reservations(ctx, r).matched.length > 0));
+  return [...started, ...unique.filter((r) => !started.has(r))];
 }
 
 function notOffered(ctx: Planning, wanted: string[]): string {
@@ -184,10 +209,8 @@ function choosePool(ctx: Planning, request: PoolRequest): PoolPlanConfig | strin
   if (offering.length === 0) return notOffered(ctx, wanted);
   let firstWhyNot: string | undefined;
   for (const pool of offering) {
-    // An unknown flavor counts at its least (one instance), so this never fails a request wrongly.
-    const need = sumResources(
-      request.labels.map((l) => labelIn(pool, l)?.resources ?? { instances: 1, cores: 0, ramMB: 0 }),
-    );
+    // An unknown flavor counts at its least, so this never fails a request wrongly.
+    const need = sumResources(request.labels.map((l) => labelIn(pool, l)?.resources ?? AT_LEAST));
     const whyNot = neverFits(pool, ctx.input.quota, ctx.input.provider, need);
     if (!whyNot) return pool;
     firstWhyNot ??= whyNot;
@@ -195,30 +218,63 @@ function choosePool(ctx: Planning, request: PoolRequest): PoolPlanConfig | strin
   return firstWhyNot as string;
 }
 
+const AT_LEAST: Resources = { instances: 1, cores: 0, ramMB: 0 };
+
+/** What launching these costs; a flavor not known yet counts at its least (one instance). */
 function costs(toLaunch: PoolLabelPlan[]): { resources: Resources; who: string }[] {
-  return toLaunch.map((lp) => ({ resources: lp.resources as Resources, who: who(lp) }));
+  return toLaunch.map((lp) => ({ resources: lp.resources ?? AT_LEAST, who: who(lp) }));
 }
 
 const idleLongest = (a: PoolNode, b: PoolNode) =>
   (a.readySince ?? a.stateSince) - (b.readySince ?? b.stateSince) || a.id - b.id;
 
+/** Free READY nodes of a label in `pool`, longest idle first: unreserved, not validating, not going, not allocated. */
+function freeOf(ctx: Planning, pool: string, label: string): PoolNode[] {
+  const key = `${pool}\u0000${label}`;
+  // Going and allocated only grow during a plan: drop them for good.
+  const list = (ctx.free.get(key) ?? []).filter((n) => !ctx.going.has(n.id) && !ctx.allocated.has(n.id));
+  ctx.free.set(key, list);
+  return list;
+}
+
 /**
- * A request waiting on a limit while idle READY nodes nobody asked for fill it would wait forever (with
- * min-ready 0 and no max-ready-age they never go): delete the longest-idle ones, as few as make it fit once
- * they and the nodes already being deleted are gone. Only when that is enough: otherwise they still serve.
+ * A node set aside for a head of line went elsewhere (to a request already holding nodes, or deleted to make
+ * room for an earlier head): set aside the next free one of its label, or plan to launch one. The next plan
+ * would see it so; counting it now keeps a plan and its replan in agreement.
  */
-function makeRoom(
-  ctx: Planning,
-  request: PoolRequest,
-  pool: PoolPlanConfig,
-  toLaunch: PoolLabelPlan[],
-  scope: 'pool' | 'provider',
-  reason: string,
-): void {
+function replaceSetAside(ctx: Planning, node: PoolNode): void {
+  const head = ctx.setAside.get(node.id);
+  if (!head) return;
+  ctx.setAside.delete(node.id);
+  const next = freeOf(ctx, head.pool.name, node.label).find((n) => !ctx.setAside.has(n.id));
+  if (next) {
+    ctx.setAside.set(next.id, head);
+    return;
+  }
+  const lp = labelIn(head.pool, node.label) as PoolLabelPlan;
+  head.toLaunch.push(lp);
+  if (head.quota && lp.resources) {
+    setQuotaAside(ctx.ledger, lp.resources);
+    head.quota = sumResources([head.quota, lp.resources]);
+  }
+}
+
+/**
+ * A head of line waiting while idle READY nodes nobody asked for fill its limit would wait forever (with
+ * min-ready 0 and no max-ready-age they never go): delete the longest-idle ones, as few as make it fit once
+ * they and the nodes already being deleted are gone; only when that is enough, otherwise they still serve.
+ * Runs once every request has been served, so a plan applied and planned again deletes nothing more.
+ */
+function makeRoom(ctx: Planning, at: number): void {
+  const { request, pool, toLaunch, scope, reason } = ctx.heads[at] as HeadOfLine;
+  const ahead = new Set(ctx.heads.slice(0, at + 1));
   const trial = copyLedger(ctx.ledger);
+  // What it and the heads after it set aside is not in its own way.
+  for (const later of ctx.heads.slice(at)) if (later.quota) setQuotaAside(trial, later.quota, -1);
   for (const n of ctx.nodes)
     if (n.state === 'deleting' || ctx.going.has(n.id)) releaseCapacity(trial, n.pool, n.resources);
-  if (!firstLimitForAll(trial, pool, costs(toLaunch))) return;
+  const needs = costs(toLaunch);
+  if (!firstLimitForAll(trial, pool, needs)) return;
   const idle = ctx.nodes
     .filter(
       (n) =>
@@ -226,31 +282,42 @@ function makeRoom(
         n.requestKey === undefined &&
         !n.validation &&
         !ctx.going.has(n.id) &&
-        !ctx.taken.has(n.id) &&
-        (scope === 'provider' || n.pool === pool.name),
+        !ctx.allocated.has(n.id) &&
+        !ahead.has(ctx.setAside.get(n.id) as HeadOfLine),
     )
     .sort(idleLongest);
+  // The pool's own idle nodes first when its own limit binds; other pools' only help with the quota.
+  const candidates =
+    scope === 'pool'
+      ? [...idle.filter((n) => n.pool === pool.name), ...idle.filter((n) => n.pool !== pool.name)]
+      : idle;
   const chosen: PoolNode[] = [];
-  for (const n of idle) {
+  for (const n of candidates) {
     releaseCapacity(trial, n.pool, n.resources);
     chosen.push(n);
-    if (firstLimitForAll(trial, pool, costs(toLaunch))) continue;
+    if (firstLimitForAll(trial, pool, needs)) continue;
     for (const c of chosen) {
       ctx.plan.delete.push({
         nodeId: c.id,
         reason: `idle, deleted to make room for request ${request.key}: ${reason}`,
       });
       ctx.going.add(c.id);
+      replaceSetAside(ctx, c);
     }
     return;
   }
 }
 
-/** Why the launches a request is missing cannot all start now; undefined when they can. */
+/**
+ * Why the launches a request is missing cannot all start now; undefined when they can. Capacity held for a
+ * waiting request stops new requests, not one already holding nodes: finishing it frees them (a node serves
+ * one job), where stopping it could leave two started requests each holding what the other needs.
+ */
 function launchesBlocked(
   ctx: Planning,
   pool: PoolPlanConfig,
   toLaunch: PoolLabelPlan[],
+  started: boolean,
 ): { reason: string; holds?: 'pool' | 'provider' } | undefined {
   for (const lp of toLaunch) if (!lp.resources) return { reason: flavorUnknown(ctx, lp) };
   for (const lp of toLaunch) {
@@ -259,8 +326,32 @@ function launchesBlocked(
   }
   const hit = firstLimitForAll(ctx.ledger, pool, costs(toLaunch));
   if (hit) return { reason: hit.reason, holds: hit.scope };
-  const held = toLaunch.length > 0 ? heldFor(ctx, pool) : undefined;
+  const held = toLaunch.length > 0 && !started ? heldFor(ctx, pool) : undefined;
   return held ? { reason: held } : undefined;
+}
+
+/**
+ * The first request waiting on a limit of its pool, or on the quota, becomes the head of that line: the
+ * capacity is held for it against every new request after it. Waiting on a pool limit, it also needs quota:
+ * set aside while there is room, or, if the quota is short too, the whole provider is held.
+ */
+function becomeHead(ctx: Planning, head: HeadOfLine, readyForIt: number[]): void {
+  if (ctx.providerHeld) return;
+  if (head.scope === 'pool') {
+    if (ctx.poolHeld.has(head.pool.name)) return;
+    if (firstLimitForAll(ctx.ledger, undefined, costs(head.toLaunch))) head.scope = 'provider';
+    else {
+      head.quota = sumResources(head.toLaunch.map((lp) => lp.resources as Resources));
+      setQuotaAside(ctx.ledger, head.quota);
+    }
+  }
+  const { key, priority } = head.request;
+  const where = head.scope === 'pool' ? `pool ${head.pool.name}` : ctx.input.provider;
+  const held = `capacity in ${where} is held for request ${key} (priority ${priority}), which waits: ${head.reason}`;
+  if (head.scope === 'pool') ctx.poolHeld.set(head.pool.name, held);
+  else ctx.providerHeld = held;
+  for (const id of readyForIt) ctx.setAside.set(id, head);
+  ctx.heads.push(head);
 }
 
 /** Deletes the READY ones of reserved nodes nobody will use (building ones are orphaned, then go once READY). */
@@ -272,21 +363,31 @@ function dropReservations(ctx: Planning, nodes: PoolNode[], reason: string): voi
     }
 }
 
-function serve(ctx: Planning, request: PoolRequest): void {
-  const { plan } = ctx;
+/**
+ * Fails what no pool here can ever serve, and drops READY reservations nobody will use, before any request
+ * is served (so every decision after sees the same nodes going). Returns the pool that serves the request.
+ */
+function triage(ctx: Planning, request: PoolRequest): PoolPlanConfig | undefined {
   const key = request.key;
   const { matched, surplus } = reservations(ctx, request);
   const pool = request.labels.length === 0 ? 'the request names no labels' : choosePool(ctx, request);
   if (typeof pool === 'string') {
-    plan.fail.push({ requestKey: key, reason: pool });
+    ctx.plan.fail.push({ requestKey: key, reason: pool });
     dropReservations(ctx, [...matched, ...surplus], `reserved for request ${key}, which failed: ${pool}`);
-    return;
+    return undefined;
   }
   dropReservations(
     ctx,
     surplus,
     `reserved for request ${key}, which does not need it (it asks for ${request.labels.join(', ')})`,
   );
+  return pool;
+}
+
+function serve(ctx: Planning, request: PoolRequest, pool: PoolPlanConfig): void {
+  const { plan } = ctx;
+  const key = request.key;
+  const { matched } = reservations(ctx, request);
 
   // What it still needs after the nodes already reserved for it, then READY free nodes of the pool (the
   // longest-idle first), then launches.
@@ -300,21 +401,18 @@ function serve(ctx: Planning, request: PoolRequest): void {
     return true;
   };
   for (const n of matched) take(reserved, n);
-  const free = ctx.nodes
-    .filter(
-      (n) =>
-        n.state === 'ready' &&
-        n.pool === pool.name &&
-        n.requestKey === undefined &&
-        !n.validation &&
-        !n.deleteRequested &&
-        !ctx.going.has(n.id) &&
-        !ctx.taken.has(n.id),
-    )
-    .sort(idleLongest);
+  const started = matched.length > 0;
   const allocated = new Map<string, PoolNode[]>();
-  const allocatedIds: number[] = [];
-  for (const n of free) if (take(allocated, n)) allocatedIds.push(n.id);
+  const picked: PoolNode[] = [];
+  for (const label of [...missing.keys()])
+    for (const n of freeOf(ctx, pool.name, label)) {
+      if ((missing.get(label) ?? 0) <= 0) break;
+      // Nodes set aside for a head of line are not for new requests behind it.
+      if (!started && ctx.setAside.has(n.id)) continue;
+      take(allocated, n);
+      picked.push(n);
+    }
+  const allocatedIds = picked.sort(idleLongest).map((n) => n.id);
   const toLaunch: PoolLabelPlan[] = [];
   for (const label of request.labels) {
     const left = missing.get(label) ?? 0;
@@ -323,23 +421,18 @@ function serve(ctx: Planning, request: PoolRequest): void {
     toLaunch.push(labelIn(pool, label) as PoolLabelPlan);
   }
 
-  const blocked = launchesBlocked(ctx, pool, toLaunch);
+  const blocked = launchesBlocked(ctx, pool, toLaunch, started);
   if (blocked) {
-    // Nothing is reserved for a waiting request, but the READY nodes it would get are set aside for it, and
-    // a capacity limit it waits on holds that capacity against everything after it.
-    for (const id of allocatedIds) ctx.taken.add(id);
-    const held = `capacity in pool ${pool.name} is held for request ${key} (priority ${request.priority}), which waits: ${blocked.reason}`;
-    if (blocked.holds === 'pool' && !ctx.poolHeld.has(pool.name)) ctx.poolHeld.set(pool.name, held);
-    if (blocked.holds === 'provider')
-      ctx.providerHeld ??= `capacity in ${ctx.input.provider} is held for request ${key} (priority ${request.priority}), which waits: ${blocked.reason}`;
-    if (blocked.holds) makeRoom(ctx, request, pool, toLaunch, blocked.holds, blocked.reason);
+    // Nothing is reserved for a waiting request; a limit it waits on may make it a head of line.
+    if (blocked.holds)
+      becomeHead(ctx, { request, pool, toLaunch, scope: blocked.holds, reason: blocked.reason }, allocatedIds);
     plan.wait.push({ requestKey: key, reason: blocked.reason });
     return;
   }
 
   for (const id of allocatedIds) {
-    ctx.taken.add(id);
     ctx.allocated.add(id);
+    replaceSetAside(ctx, ctx.byId.get(id) as PoolNode);
   }
   if (allocatedIds.length > 0) plan.allocate.push({ requestKey: key, nodeIds: allocatedIds });
   // Capacity for every missing node is taken now; max-concurrency only paces when they start, and the request,
@@ -372,7 +465,7 @@ function serve(ctx: Planning, request: PoolRequest): void {
   const deferred = toLaunch.length - launching;
   if (deferred > 0)
     progress.push(
-      `${plural(deferred, 'launch')} ${deferred === 1 ? 'waits' : 'wait'} for ${concurrencyReason(ctx.ledger)}`,
+      `${deferred === 1 ? '1 launch waits' : `${deferred} launches wait`} for ${concurrencyReason(ctx.ledger)}`,
     );
   plan.wait.push({ requestKey: key, reason: progress.join('; ') });
 }
@@ -439,17 +532,42 @@ function minReady(ctx: Planning): void {
 export function planPool(input: PlannerInput): Plan {
   const plan: Plan = { allocate: [], fulfil: [], launch: [], delete: [], fail: [], wait: [], minReadyWait: [] };
   plan.delete = plannedDeletions(input);
+  const nodes = [...input.nodes].sort((a, b) => a.id - b.id);
+  const reservedBy = new Map<string, PoolNode[]>();
+  const free = new Map<string, PoolNode[]>();
+  for (const n of nodes) {
+    if (n.requestKey !== undefined && (n.state === 'ready' || n.state === 'building')) {
+      if (!reservedBy.has(n.requestKey)) reservedBy.set(n.requestKey, []);
+      reservedBy.get(n.requestKey)?.push(n);
+    }
+    if (n.state === 'ready' && n.requestKey === undefined && !n.validation && !n.deleteRequested) {
+      const key = `${n.pool}\u0000${n.label}`;
+      if (!free.has(key)) free.set(key, []);
+      free.get(key)?.push(n);
+    }
+  }
+  for (const list of free.values()) list.sort(idleLongest);
   const ctx: Planning = {
     input,
     plan,
-    nodes: [...input.nodes].sort((a, b) => a.id - b.id),
+    nodes,
+    byId: new Map(nodes.map((n) => [n.id, n])),
+    reservedBy,
+    free,
     going: new Set(plan.delete.map((d) => d.nodeId)),
     allocated: new Set(),
-    taken: new Set(),
     ledger: openLedger(input),
     poolHeld: new Map(),
+    heads: [],
+    setAside: new Map(),
   };
-  for (const request of requestOrder(ctx)) serve(ctx, request);
+  const served: [PoolRequest, PoolPlanConfig][] = [];
+  for (const request of requestOrder(ctx)) {
+    const pool = triage(ctx, request);
+    if (pool) served.push([request, pool]);
+  }
+  for (const [request, pool] of served) serve(ctx, request, pool);
+  ctx.heads.forEach((_, at) => makeRoom(ctx, at));
   plan.delete.sort((a, b) => a.nodeId - b.nodeId);
   validate(ctx);
   minReady(ctx);

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from './support/fast-check.ts';
 import { planPool } from '../core/pool-plan.ts';
+import { plannedDeletions } from '../core/pool-deletions.ts';
 import type {
   Plan,
   PlannerInput,
@@ -52,15 +53,25 @@ const poolLabelArb = (label: string, knobs: Knobs): fc.Arbitrary<PoolLabelPlan> 
 const poolArb = (name: string, knobs: Knobs): fc.Arbitrary<PoolPlanConfig> =>
   fc
     .record({
-      maxServers: knobs.ample ? fc.constant(1000) : fc.integer({ min: 0, max: 8 }),
-      maxCores: knobs.ample ? fc.constant(undefined) : fc.option(fc.integer({ min: 0, max: 24 }), { nil: undefined }),
+      maxServers: knobs.ample
+        ? fc.constant(1000)
+        : fc.oneof(
+            { weight: 1, arbitrary: fc.integer({ min: 0, max: 3 }) },
+            { weight: 3, arbitrary: fc.integer({ min: 4, max: 24 }) },
+          ),
+      maxCores: knobs.ample ? fc.constant(undefined) : fc.option(fc.integer({ min: 0, max: 48 }), { nil: undefined }),
       maxRam: knobs.ample
         ? fc.constant(undefined)
         : fc.option(
-            fc.integer({ min: 0, max: 32 }).map((g) => g * 1024),
+            fc.integer({ min: 0, max: 64 }).map((g) => g * 1024),
             { nil: undefined },
           ),
-      labels: fc.subarray(LABELS, { minLength: 1 }),
+      // most pools offer a and b; c is rarer
+      labels: fc.oneof(
+        fc.constant(['a', 'b']),
+        fc.constant(LABELS),
+        fc.subarray(LABELS, { minLength: 1 }),
+      ) as fc.Arbitrary<string[]>,
     })
     .chain(({ labels, ...limits }) =>
       fc.tuple(...labels.map((l) => poolLabelArb(l, knobs))).map((lps) => {
@@ -74,14 +85,20 @@ const poolArb = (name: string, knobs: Knobs): fc.Arbitrary<PoolPlanConfig> =>
 const nodeArb = (id: number, pools: string[]): fc.Arbitrary<PoolNode> =>
   fc
     .record({
-      pool: fc.constantFrom(...pools, 'gone'),
-      label: fc.constantFrom(...LABELS),
-      state: fc.constantFrom(...STATES, 'ready', 'ready', 'building'),
-      age: fc.integer({ min: 0, max: 600 }),
-      requestKey: fc.option(fc.constantFrom(...KEYS, 'stale'), { nil: undefined, freq: 3 }),
-      validation: fc.integer({ min: 0, max: 7 }).map((n) => n === 0),
-      deleteRequested: fc.integer({ min: 0, max: 7 }).map((n) => n === 0),
-      uploadId: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
+      pool: fc.oneof(
+        { weight: 6, arbitrary: fc.constantFrom(...pools) },
+        { weight: 1, arbitrary: fc.constant('gone') },
+      ),
+      label: fc.constantFrom(...LABELS, 'a', 'b'),
+      state: fc.constantFrom(...STATES, 'ready', 'ready', 'ready', 'ready', 'ready', 'building', 'in-use'),
+      age: fc.integer({ min: 0, max: 180 }),
+      requestKey: fc.oneof(
+        { weight: 3, arbitrary: fc.constant(undefined) },
+        { weight: 1, arbitrary: fc.constantFrom(...KEYS, 'stale') },
+      ),
+      validation: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
+      deleteRequested: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
+      uploadId: fc.option(fc.constantFrom(1, 2, 3, 1, 2, 3, 4), { nil: undefined }),
       flavor: flavorArb,
       holdUntil: fc.option(fc.integer({ min: -120, max: 120 }), { nil: undefined }),
     })
@@ -107,10 +124,10 @@ const nodeArb = (id: number, pools: string[]): fc.Arbitrary<PoolNode> =>
 const requestArb = (key: string): fc.Arbitrary<PoolRequest> =>
   fc.record({
     key: fc.constant(key),
-    labels: fc.array(fc.constantFrom(...LABELS, 'a', 'b', 'd'), { minLength: 0, maxLength: 4 }).map((ls) =>
-      // an empty request is rare and a label nobody offers rarer
-      ls.length === 0 && key !== 'r5' ? ['a'] : ls,
-    ),
+    // r4 asks for a label no pool offers, r5 for no label at all: the others are ordinary
+    labels: fc
+      .array(fc.constantFrom('a', 'a', 'a', 'b', 'b', 'c'), { minLength: 1, maxLength: 3 })
+      .map((ls) => (key === 'r5' ? [] : key === 'r4' ? [...ls, 'd'] : ls)),
     priority: fc.constantFrom(100, 200, 200, 300),
     requestor: fc.constant('zuul'),
     submittedAt: fc.integer({ min: 0, max: 5 }).map((s) => T0 - s * 1000),
@@ -120,7 +137,7 @@ function inputArb(knobs: Knobs = {}): fc.Arbitrary<PlannerInput> {
   return fc
     .record({
       poolCount: fc.integer({ min: 1, max: 3 }),
-      nodeCount: fc.integer({ min: 0, max: 16 }),
+      nodeCount: fc.integer({ min: 0, max: 20 }),
       requestKeys: fc.subarray(KEYS),
       duplicate: fc.boolean(),
     })
@@ -139,7 +156,7 @@ function inputArb(knobs: Knobs = {}): fc.Arbitrary<PlannerInput> {
               fc.record(
                 {
                   minReady: fc.integer({ min: 0, max: 4 }),
-                  maxReadyAge: fc.option(fc.constantFrom(600, 3600, 36000), { nil: undefined }),
+                  maxReadyAge: fc.option(fc.constantFrom(3600, 7200, 86400), { nil: undefined, freq: 2 }),
                 },
                 { requiredKeys: ['minReady'] },
               ),
@@ -151,18 +168,25 @@ function inputArb(knobs: Knobs = {}): fc.Arbitrary<PlannerInput> {
           ? fc.constant(undefined)
           : fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
         quota: fc.record({
-          instances: limit(20),
-          cores: limit(60),
-          ramMB: limit(64).map((g) => (g === null ? null : g * 1024)),
+          instances: limit(40),
+          cores: limit(120),
+          ramMB: limit(160).map((g) => (g === null ? null : g * 1024)),
         }),
         currentUploads: knobs.ample
           ? fc.constant({ 'img-a': 1, 'img-b': 2, 'img-c': 3 })
-          : fc.record(
-              { 'img-a': fc.constant(1), 'img-b': fc.constant(2), 'img-c': fc.constant(3) },
-              { requiredKeys: [] },
+          : fc.oneof(
+              fc.constant({ 'img-a': 1, 'img-b': 2, 'img-c': 3 }),
+              fc.record(
+                { 'img-a': fc.constant(1), 'img-b': fc.constant(2), 'img-c': fc.constant(3) },
+                { requiredKeys: [] },
+              ),
             ),
         imageMissingReasons: fc.constant({ 'img-b': 'no READY upload yet' }),
-        withdrawnUploads: fc.subarray([1, 2, 3, 4]),
+        withdrawnUploads: fc.oneof(
+          { weight: 3, arbitrary: fc.constant([]) },
+          { weight: 2, arbitrary: fc.constant([4]) },
+          { weight: 1, arbitrary: fc.subarray([1, 2, 3, 4]) },
+        ) as fc.Arbitrary<number[]>,
         validations: fc.array(
           fc.record({
             diskimage: fc.constantFrom('img-a', 'img-b', 'img-x'),
@@ -227,15 +251,22 @@ function usage(nodes: { pool: string; resources: Resources }[], pool?: string): 
 }
 
 const going = (plan: Plan) => new Set(plan.delete.map((d) => d.nodeId));
-const holdsNodes = (input: PlannerInput, plan: Plan, key: string) =>
-  input.nodes.some(
-    (n) => n.requestKey === key && (n.state === 'ready' || n.state === 'building') && !going(plan).has(n.id),
+/** Holds a READY or building node of a label it asks for (one not deleted before requests are served). */
+function holdsNodes(input: PlannerInput, r: PoolRequest): boolean {
+  const deleted = new Set(plannedDeletions(input).map((d) => d.nodeId));
+  return input.nodes.some(
+    (n) =>
+      n.requestKey === r.key &&
+      r.labels.includes(n.label) &&
+      (n.state === 'ready' || n.state === 'building') &&
+      !deleted.has(n.id),
   );
+}
 
 /** Requests in the order the planner serves them: those already holding nodes first, then by priority. */
-function serviceOrder(input: PlannerInput, plan: Plan): PoolRequest[] {
+function serviceOrder(input: PlannerInput): PoolRequest[] {
   const all = [...byKey(input).values()];
-  return [...all.filter((r) => holdsNodes(input, plan, r.key)), ...all.filter((r) => !holdsNodes(input, plan, r.key))];
+  return [...all.filter((r) => holdsNodes(input, r)), ...all.filter((r) => !holdsNodes(input, r))];
 }
 
 const RUNS = { numRuns: 1500 };
@@ -392,7 +423,7 @@ test('property: strict priority: what a request gets does not depend on the requ
   fc.assert(
     fc.property(inputArb(), (input) => {
       const plan = planPool(input);
-      const order = serviceOrder(input, plan);
+      const order = serviceOrder(input);
       const decisions = (p: Plan, key: string) => ({
         allocate: p.allocate.filter((a) => a.requestKey === key),
         fulfil: p.fulfil.filter((a) => a.requestKey === key),
@@ -410,12 +441,12 @@ test('property: strict priority: what a request gets does not depend on the requ
   );
 });
 
-test('property: while a request waits on capacity in its pool, nothing served after it launches in that pool', () => {
+test('property: while a request waits on capacity in its pool, nothing new served after it launches in that pool', () => {
   let exercised = 0;
   fc.assert(
     fc.property(inputArb(), (input) => {
       const plan = planPool(input);
-      const order = serviceOrder(input, plan);
+      const order = serviceOrder(input);
       order.forEach((r, i) => {
         const pool = servingPool(input, r);
         if (!pool) return;
@@ -433,7 +464,13 @@ test('property: while a request waits on capacity in its pool, nothing served af
         });
         if (!stuck || !bootable) return;
         exercised++;
-        const later = new Set(order.slice(i + 1).map((x) => x.key));
+        // Requests already holding nodes finish what they started (or two could wait on each other).
+        const later = new Set(
+          order
+            .slice(i + 1)
+            .filter((x) => !holdsNodes(input, x))
+            .map((x) => x.key),
+        );
         const jumped = plan.launch.filter(
           (l) => l.pool === pool.name && (l.reason !== 'request' || later.has(l.requestKey as string)),
         );
@@ -523,13 +560,16 @@ test('property: a pool run round after round serves every servable request, even
           ...p,
           labels: p.labels.map((l) => ({ ...l, resources: FLAVORS[l.flavor as string] as Resources })),
         })),
-        // Nodes cost what their label's flavor costs (no flavor changed since they booted: a node larger
-        // than its pool now allows is left to max-ready-age).
+        // A state the planner could have left: nodes cost what their label's flavor costs (no flavor changed
+        // since they booted), and no request holds part of what it needs (it reserves all or nothing; a
+        // failed launch below is how it comes to hold part).
         nodes: generated.nodes
           .filter((n) => n.state !== 'hold' && !n.validation)
           .map((n) => {
             const lp = generated.pools.find((p) => p.name === n.pool)?.labels.find((l) => l.label === n.label);
-            return lp ? { ...n, resources: FLAVORS[lp.flavor as string] as Resources } : n;
+            const { requestKey: _reserved, ...rest } = n;
+            const node = n.state === 'in-use' ? n : rest;
+            return lp ? { ...node, resources: FLAVORS[lp.flavor as string] as Resources } : node;
           }),
         validations: [],
         maxConcurrency: generated.maxConcurrency === 0 ? 1 : generated.maxConcurrency,
@@ -557,4 +597,25 @@ test('property: a pool run round after round serves every servable request, even
   );
   assert.ok(served > 500, `only ${served} servable requests were generated`);
   assert.ok(waitedRounds > 300, `requests rarely had to wait (${waitedRounds} waits after round 2)`);
+});
+
+test('the generated inputs reach every kind of decision (the properties above are not vacuous)', () => {
+  const kinds = ['allocate', 'fulfil', 'launch', 'delete', 'fail', 'wait', 'minReadyWait'] as const;
+  const seen = Object.fromEntries(kinds.map((k) => [k, 0])) as Record<(typeof kinds)[number], number>;
+  const reasons = { request: 0, 'min-ready': 0, validation: 0, held: 0, room: 0, quota: 0, concurrency: 0 };
+  for (const input of fc.sample(inputArb(), { numRuns: 1500 })) {
+    const plan = planPool(input);
+    for (const k of kinds) if (plan[k].length > 0) seen[k]++;
+    for (const l of plan.launch) reasons[l.reason]++;
+    const texts = [...plan.wait, ...plan.minReadyWait, ...plan.delete].map((e) => e.reason).join('\n');
+    if (texts.includes('is held for request')) reasons.held++;
+    if (texts.includes('to make room for request')) reasons.room++;
+    if (texts.includes('at quota in')) reasons.quota++;
+    if (texts.includes('launch concurrency')) reasons.concurrency++;
+  }
+  // Thresholds well under what any seed gives (1,500 inputs), so a generator change that starves a case fails
+  // here rather than leaving a property checking nothing.
+  for (const k of kinds) assert.ok(seen[k] >= 100, `only ${seen[k]} plans with ${k}: ${JSON.stringify(seen)}`);
+  for (const [k, n] of Object.entries(reasons))
+    assert.ok(n >= (k === 'room' || k === 'held' ? 10 : 40), `only ${n} plans with ${k}: ${JSON.stringify(reasons)}`);
 });

@@ -519,13 +519,16 @@ test('requests: all or nothing: a request whose launches do not all fit reserves
     requests: [poolRequest('r1', ['small', 'small', 'small']), poolRequest('r2', ['small'], { submittedAt: T0 })],
   });
   const plan = planPool(input);
-  assert.deepEqual(plan.allocate, [], 'node 1 is not reserved for a request that cannot be completed');
-  assert.deepEqual(plan.fulfil, [], 'nor handed to a later request: it is set aside for r1');
+  assert.deepEqual(
+    plan.allocate.filter((a) => a.requestKey === 'r1'),
+    [],
+    'node 1 is not reserved for a request that cannot be completed',
+  );
+  assert.deepEqual(launches(input), []);
   assert.equal(waitOf(input, 'r1'), 'max-servers of pool main: 2/3 used, 2 more needed');
-  assert.match(waitOf(input, 'r2') ?? '', /^capacity in pool main is held for request r1 \(priority 200\)/);
 });
 
-test('requests: the READY nodes a waiting request would get are set aside for it, not given to later ones', () => {
+test('requests: a READY node a waiting request would get may serve a later request; launches stay in order', () => {
   const pools = mainWith({
     labels: [
       { label: 'small', image: { diskimage: 'ubuntu' }, flavor: 'm1.small', resources: SMALL },
@@ -538,10 +541,9 @@ test('requests: the READY nodes a waiting request would get are set aside for it
     requests: [poolRequest('r1', ['small', 'large']), poolRequest('r2', ['small'], { submittedAt: T0 })],
   });
   const plan = planPool(input);
+  // r1 cannot boot large at all; holding node 1 for it would only delay r2.
   assert.equal(waitOf(input, 'r1'), 'label large has no READY image in east');
-  // r1 waits for an image, not for capacity: r2 may launch, but node 1 stays for r1.
-  assert.deepEqual([plan.allocate, plan.fulfil], [[], []]);
-  assert.deepEqual(launches(input), ['main/small/request/r2']);
+  assert.deepEqual(plan.fulfil, [{ requestKey: 'r2', nodeIds: [1] }]);
 });
 
 test('requests: idle READY nodes nobody asked for are deleted to make room for a request waiting on a limit', () => {
@@ -575,6 +577,80 @@ test('requests: idle READY nodes nobody asked for are deleted to make room for a
     planPool(busy).delete.map((d) => d.nodeId),
     [3],
   );
+});
+
+test('requests: the READY nodes the head of line will get are set aside for it, not given to new requests', () => {
+  const input = poolInput({
+    pools: mainWith({ maxServers: 3 }),
+    nodes: [poolNode(1), poolNode(2, { state: 'in-use' })],
+    requests: [poolRequest('r1', ['small', 'small', 'small']), poolRequest('r2', ['small'], { submittedAt: T0 })],
+  });
+  const plan = planPool(input);
+  assert.deepEqual([plan.allocate, plan.fulfil, plan.launch], [[], [], []]);
+  assert.equal(
+    waitOf(input, 'r2'),
+    'capacity in pool main is held for request r1 (priority 200), which waits: max-servers of pool main: 2/3 used, 2 more needed',
+  );
+});
+
+test('requests: a node set aside for the head of line that a started request takes is replaced by the next free one', () => {
+  const nodes = [
+    poolNode(1, { readySince: T0 - 50 * 60_000 }),
+    poolNode(2, { readySince: T0 - 5 * 60_000 }),
+    poolNode(3, { label: 'large', resources: LARGE }),
+    poolNode(4, { state: 'in-use' }),
+    poolNode(5, { state: 'building', requestKey: 'started-low' }),
+    poolNode(6, { state: 'building', requestKey: 'started-high', label: 'large', resources: LARGE }),
+  ];
+  const input = poolInput({
+    pools: mainWith({ maxServers: 6 }),
+    nodes,
+    requests: [
+      poolRequest('started-high', ['large', 'small', 'large', 'large'], { priority: 100 }),
+      poolRequest('started-low', ['small', 'small'], { priority: 300 }),
+    ],
+  });
+  const plan = planPool(input);
+  // started-high waits for room for one more large node, with nodes 1 and 3 set aside for it; started-low,
+  // already holding node 5, takes node 1, and node 2 is set aside in its place: nothing idle to delete.
+  assert.deepEqual(plan.allocate, [{ requestKey: 'started-low', nodeIds: [1] }]);
+  assert.deepEqual(plan.delete, []);
+  assert.equal(waitOf(input, 'started-high'), 'pool main is at max-servers (6/6)');
+});
+
+test('requests: a request already holding nodes is never held back by another one waiting', () => {
+  // Both are half served; holding back the second would leave each waiting on the other's nodes.
+  const input = poolInput({
+    pools: mainWith({ maxServers: 4 }),
+    nodes: [poolNode(1, { requestKey: 'a' }), poolNode(2, { requestKey: 'b' }), poolNode(3, { state: 'in-use' })],
+    requests: [
+      poolRequest('a', ['small', 'small', 'small'], { priority: 100 }),
+      poolRequest('b', ['small', 'small'], { priority: 200 }),
+    ],
+  });
+  assert.deepEqual(launches(input), ['main/small/request/b']);
+  assert.equal(waitOf(input, 'a'), 'max-servers of pool main: 3/4 used, 2 more needed');
+});
+
+test('requests: waiting on a pool limit sets aside the quota it needs, so launches elsewhere leave it', () => {
+  const pools = twoPools().map((p) => (p.name === 'main' ? { ...p, maxServers: 1 } : p));
+  const input = poolInput({
+    pools,
+    quota: { instances: 4, cores: null, ramMB: null },
+    nodes: [poolNode(1, { state: 'in-use' })],
+    labels: { large: { minReady: 3 } },
+    requests: [poolRequest('r1', ['small'])],
+  });
+  const plan = planPool(input);
+  assert.equal(waitOf(input, 'r1'), 'pool main is at max-servers (1/1)');
+  assert.deepEqual(launches(input), ['big/large/min-ready', 'big/large/min-ready']);
+  assert.deepEqual(plan.minReadyWait, [
+    {
+      label: 'large',
+      reason:
+        'min-ready 3, 2 READY or booting: at quota in east: 4/4 instances (1 of them set aside for waiting requests)',
+    },
+  ]);
 });
 
 test('requests: a request already holding nodes goes first, so pools cannot deadlock', () => {
