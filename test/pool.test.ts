@@ -42,7 +42,6 @@ providers:
     pools:
       - name: main
         max-servers: 4
-        networks: none
         labels:
           - name: small
             cloud-image: cirros
