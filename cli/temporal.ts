@@ -1,11 +1,10 @@
 // How the CLI reaches Temporal: nodepool.yaml's temporal section, overridden by TEMPORAL_ADDRESS,
 // TEMPORAL_NAMESPACE and NODEPOOL_TASK_QUEUE, with an operator-readable error when nothing answers.
-import { existsSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig, type Config } from '../config/index.ts';
+import type { Config } from '../config/index.ts';
 import { CliError } from './errors.ts';
 
-export const DEFAULT_CONFIG = '/etc/nodepool/nodepool.yaml';
+export { DEFAULT_CONFIG, loadCliConfig } from './config.ts';
 
 export interface CliTemporal {
   client: Client;
@@ -13,13 +12,6 @@ export interface CliTemporal {
   taskQueue: string;
   address: string;
   close(): Promise<void>;
-}
-
-/** The config file when it exists; at the default path a missing file just means "use the defaults". */
-export function loadCliConfig(path: string): Config | undefined {
-  if (existsSync(path)) return loadConfig(path);
-  if (path === DEFAULT_CONFIG) return undefined;
-  throw new CliError(`config file ${path} does not exist; pass -c FILE`, 2);
 }
 
 export async function connectTemporal(config: Config | undefined): Promise<CliTemporal> {

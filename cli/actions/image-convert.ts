@@ -4,7 +4,7 @@ import { CliError } from '../errors.ts';
 import { convertImage, type ConvertProgress, type VhdConverterChoice } from '../../images/convert.ts';
 import type { ImageConvertArgs } from '../commands/image-convert.ts';
 import { ImageConvertError } from '../../images/errors.ts';
-import { loadCliConfig } from '../temporal.ts';
+import { loadCliConfig } from '../config.ts';
 
 /** nodepool.yaml's converter settings apply unless a flag overrides them; the file is optional by default. */
 function converterSettings(args: ImageConvertArgs): {
