@@ -28,6 +28,7 @@ import {
   applyDeleted,
   applyLaunchResults,
   applyPlan,
+  backedOffLabels,
   deleteNode,
   emptyPoolState,
   holdNode,
@@ -339,6 +340,7 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
     const applied = applyLaunchResults(state, results, Date.now());
     state = applied.state;
     recordNodes(applied.nodeChanges);
+    recordRequests(applied.requestChanges);
     if (applied.quotaHit) lastReconcile = 0;
     for (const v of applied.validated) {
       background.push(
@@ -417,7 +419,7 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
       provider,
       nodes: state.nodes.map((n) => ({ ...n, provider, stateAgeSeconds: Math.max(0, (now - n.stateSince) / 1000) })),
       requests: state.requests,
-      minReadyWaits: lastPlan?.minReadyWait ?? [],
+      minReadyWaits: [...backedOffLabels(state, now), ...(lastPlan?.minReadyWait ?? [])],
       occupancy: [...occupancy.values()],
       quota: state.quota,
       summary: summary(),
@@ -507,6 +509,7 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
 
   function nextWake(now: number): number {
     let at = lastReconcile + reconcileMs;
+    for (const b of Object.values(state.labelBackoff ?? {})) if (b.until > now) at = Math.min(at, b.until);
     const labels = settings?.labels ?? {};
     for (const n of state.nodes) {
       const age = labels[n.label]?.maxReadyAge;
