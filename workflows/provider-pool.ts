@@ -246,7 +246,8 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
     state = applied.state;
     recordNodes(applied.nodeChanges);
     recordRequests(applied.requestChanges);
-    if (plan.launch.length > launchable.length) dirty = true;
+    // More launches than reserved ids: plan again once ids are reserved (never while draining, or the loop spins).
+    if (!quick && !draining && plan.launch.length > launchable.length) dirty = true;
     if (!quick) {
       startLaunches(applied.launches);
       startDeletions(applied.deletions);
