@@ -23,7 +23,17 @@ const provider = `restart-${Math.random().toString(36).slice(2, 8)}`;
 async function startServer(dbFile: string): Promise<ChildProcess> {
   const cli = process.env.TEMPORAL_CLI;
   assert.ok(cli, 'the test harness exports TEMPORAL_CLI');
-  const args = ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', dbFile];
+  const args = [
+    'server',
+    'start-dev',
+    '--headless',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--db-filename',
+    dbFile,
+  ];
   args.push('--log-level', 'error');
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   const child = spawn(cli, args, { stdio: 'ignore' });
@@ -105,7 +115,11 @@ test('the pool resumes after the Temporal server restarts under it', async () =>
   try {
     // The same pool, the same nodes: nothing was lost with the server.
     const after = await until('the pool to answer again', async () => view().catch(() => undefined), 60_000);
-    for (const n of before) assert.ok(after.nodes.some((x) => x.id === n.id), `node ${n.id} survived the restart`);
+    for (const n of before)
+      assert.ok(
+        after.nodes.some((x) => x.id === n.id),
+        `node ${n.id} survived the restart`,
+      );
     // And it works: a request is served, min-ready refills.
     const client = new NodepoolClient(c.client, { providers: [provider] });
     const r = await client.requestNodes(
@@ -115,7 +129,8 @@ test('the pool resumes after the Temporal server restarts under it', async () =>
     assert.equal(r.state, 'fulfilled', JSON.stringify(r));
     await until(
       'min-ready to refill after the restart',
-      async () => ((await view()).nodes.filter((n) => n.state === 'ready' && !n.requestKey).length >= 2 ? true : undefined),
+      async () =>
+        (await view()).nodes.filter((n) => n.state === 'ready' && !n.requestKey).length >= 2 ? true : undefined,
       60_000,
     );
   } finally {
