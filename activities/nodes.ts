@@ -23,6 +23,7 @@ import {
 import type { Server, ServerSpec } from '../providers/adapter.ts';
 import { deletedSignal, launchResultsSignal } from '../workflows/pool-api.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
+import { timeLaunch } from '../metrics/instrument.ts';
 import { providerAdapter, type ProviderDeps } from './provider.ts';
 import { sshHostKey, sshRunScript } from './ssh.ts';
 
@@ -207,7 +208,13 @@ export function nodeActivities(deps: ProviderDeps) {
         await Promise.all(
           batch.nodes
             .filter((n) => !done.has(n.id))
-            .map((n) => limit(() => launchOne(adapter, deps.config, provider, n, ctx.cancellationSignal).then(finish))),
+            .map((n) =>
+              limit(() =>
+                timeLaunch(batch.provider, n.label, () =>
+                  launchOne(adapter, deps.config, provider, n, ctx.cancellationSignal),
+                ).then(finish),
+              ),
+            ),
         );
         await flush();
         return [...done.values()];

@@ -4,6 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config/index.ts';
 import { inventory } from '../core/provider-inventory.ts';
 import { adapterForCloud, toApplicationFailure, type ProviderAdapter } from '../providers/index.ts';
+import { instrumentAdapter } from '../metrics/instrument.ts';
 
 export interface ProviderDeps {
   config?: Config;
@@ -41,10 +42,13 @@ export function providerAdapter(deps: ProviderDeps, providerName: string): Provi
       'UnknownProvider',
     );
   }
-  return adapterForCloud(provider.cloud, {
-    ...(provider.regionName === undefined ? {} : { region: provider.regionName }),
-    ...(deps.cloudEnv === undefined ? {} : { env: deps.cloudEnv }),
-  });
+  return instrumentAdapter(
+    providerName,
+    adapterForCloud(provider.cloud, {
+      ...(provider.regionName === undefined ? {} : { region: provider.regionName }),
+      ...(deps.cloudEnv === undefined ? {} : { env: deps.cloudEnv }),
+    }),
+  );
 }
 
 export function providerActivities(deps: ProviderDeps) {
