@@ -22,7 +22,7 @@ export async function getJson<T>(url: string): Promise<T> {
 /** Connects to host:port and reports how: 'connected' or the socket error's code (e.g. ECONNREFUSED). */
 export function tryConnect(host: string, port: number): Promise<string> {
   return new Promise((resolve) => {
-    const req = request({ host, port, path: '/ready', timeout: 5000 }, (res) => {
+    const req = request({ host, port, path: '/ready', timeout: 5000, agent: false }, (res) => {
       res.resume();
       resolve('connected');
     });
