@@ -404,6 +404,19 @@ async function launchOne(
       if (err instanceof ApplicationFailure && err.nonRetryable)
         return { id: node.id, outcome: 'failed', reason: err.message, ...(server ? { externalId: server.id } : {}) };
       lastReason = `attempt ${attempt}/${retries}: ${(err as Error).message}`;
+      if (server && label.consoleLog) {
+        // console-log: the boot log of a server that did not come up goes to the worker's log.
+        const log = await adapter
+          .getConsoleOutput(server.id, 100)
+          .catch((e: Error) => `(no console log: ${e.message})`);
+        Context.current().log.warn(`console log of ${node.hostname} (${server.id}) after a failed launch`, {
+          provider: provider.name,
+          node: node.id,
+          reason: lastReason,
+          console: log,
+        });
+        lastReason += ' (console log in the worker log)';
+      }
       if (server) await deleteAndWait(adapter, server.id, 5 * 60_000, signal).catch(() => undefined);
     }
   }

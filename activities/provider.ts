@@ -3,6 +3,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config/index.ts';
 import { inventory } from '../core/provider-inventory.ts';
+import { paced } from './rate.ts';
 import { adapterForCloud, toApplicationFailure, type ProviderAdapter } from '../providers/index.ts';
 import { instrumentAdapter } from '../metrics/instrument.ts';
 
@@ -42,13 +43,12 @@ export function providerAdapter(deps: ProviderDeps, providerName: string): Provi
       'UnknownProvider',
     );
   }
-  return instrumentAdapter(
-    providerName,
-    adapterForCloud(provider.cloud, {
-      ...(provider.regionName === undefined ? {} : { region: provider.regionName }),
-      ...(deps.cloudEnv === undefined ? {} : { env: deps.cloudEnv }),
-    }),
-  );
+  const adapter = adapterForCloud(provider.cloud, {
+    ...(provider.regionName === undefined ? {} : { region: provider.regionName }),
+    ...(deps.cloudEnv === undefined ? {} : { env: deps.cloudEnv }),
+  });
+  // Counted and timed inside the pace: the API metrics measure the cloud, not the wait for our own rate.
+  return paced(instrumentAdapter(providerName, adapter), provider.name, provider.rate);
 }
 
 export function providerActivities(deps: ProviderDeps) {

@@ -151,6 +151,8 @@ export interface ProviderAdapter {
    * a retry reuses the snapshot an earlier attempt started, unless it is still `queued` after
    * `opts.staleQueuedAfterMs`: then that one is deleted and a fresh snapshot taken.
    */
+  /** The server's console log (its last `lines` lines when given), for diagnosing a node that did not boot. */
+  getConsoleOutput(serverId: string, lines?: number): Promise<string>;
   createServerImage(
     serverId: string,
     name: string,

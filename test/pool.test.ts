@@ -218,4 +218,10 @@ test('the pool answers "why is nothing launching?" in its summary and request-li
   assert.equal(view.provider, provider);
   assert.ok(view.occupancy.some((o) => o.label === 'small' && (o.states.ready ?? 0) >= 2));
   assert.match(view.summary, new RegExp(`^${provider}: `));
+  // `nodepool info` shows the same occupancy next to what the cloud holds.
+  const info = await env.cli(['info', provider]);
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(info.stdout, new RegExp(`^Pool: ${provider}: `, 'm'));
+  assert.match(info.stdout, /\| Pool +\| Label +\| Building +\| Ready +\| In-use +\|/);
+  assert.match(info.stdout, /\| main +\| small +\| \d+ +\| [2-9] /);
 });

@@ -28,6 +28,7 @@ import {
   applyDeleted,
   applyLaunchResults,
   applyPlan,
+  backedOffLabels,
   deleteNode,
   emptyPoolState,
   holdNode,
@@ -245,7 +246,8 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
     state = applied.state;
     recordNodes(applied.nodeChanges);
     recordRequests(applied.requestChanges);
-    if (plan.launch.length > launchable.length) dirty = true;
+    // More launches than reserved ids: plan again once ids are reserved (never while draining, or the loop spins).
+    if (!quick && !draining && plan.launch.length > launchable.length) dirty = true;
     if (!quick) {
       startLaunches(applied.launches);
       startDeletions(applied.deletions);
@@ -339,6 +341,7 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
     const applied = applyLaunchResults(state, results, Date.now());
     state = applied.state;
     recordNodes(applied.nodeChanges);
+    recordRequests(applied.requestChanges);
     if (applied.quotaHit) lastReconcile = 0;
     for (const v of applied.validated) {
       background.push(
@@ -417,7 +420,7 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
       provider,
       nodes: state.nodes.map((n) => ({ ...n, provider, stateAgeSeconds: Math.max(0, (now - n.stateSince) / 1000) })),
       requests: state.requests,
-      minReadyWaits: lastPlan?.minReadyWait ?? [],
+      minReadyWaits: [...backedOffLabels(state, now), ...(lastPlan?.minReadyWait ?? [])],
       occupancy: [...occupancy.values()],
       quota: state.quota,
       summary: summary(),
@@ -507,6 +510,7 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
 
   function nextWake(now: number): number {
     let at = lastReconcile + reconcileMs;
+    for (const b of Object.values(state.labelBackoff ?? {})) if (b.until > now) at = Math.min(at, b.until);
     const labels = settings?.labels ?? {};
     for (const n of state.nodes) {
       const age = labels[n.label]?.maxReadyAge;

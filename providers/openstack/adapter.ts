@@ -176,6 +176,10 @@ export class OpenStackAdapter implements ProviderAdapter {
     return this.#withFlavorIds((await this.#nova.listServers()).map(toServer));
   }
 
+  async getConsoleOutput(serverId: string, lines?: number): Promise<string> {
+    return this.#nova.consoleOutput(serverId, lines);
+  }
+
   async createServerImage(
     serverId: string,
     name: string,
