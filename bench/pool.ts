@@ -7,6 +7,7 @@
 //   4. scale: min-ready 2,000 (400 per provider) — worker peak RSS and history events per pool-workflow run.
 // Prints a Markdown report; `--write-doc` also replaces the results in docs/BENCHMARKS.md.
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fsModule from 'node:fs';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,18 +16,24 @@ import pg from 'pg';
 import { NodepoolClient } from '../client/nodepool-client.ts';
 import { ensurePostgres, freePort } from '../scripts/tools.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
-import type { PoolView } from '../workflows/pool-api.ts';
+import { offerQuery, type PoolView } from '../workflows/pool-api.ts';
 import { fmt, machineLine, percentile, writeResults } from './report.ts';
 import { startServer, type Server } from './server.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const PROVIDERS = 5;
 const COLD_READY = 500;
+const phase = (name: string) => process.stderr.write(`bench:pool: ${name} (${new Date().toISOString()})\n`);
 const LATENCY_REQUESTS = 300;
 const CHURN_SECONDS = 30;
 const CHURN_LOOPS = 16;
 const SCALE_READY = 2000;
 const children = new Set<ChildProcess>();
+function await_import_fs(): typeof import('node:fs') {
+  return fsModule;
+}
+/** Worker warnings and errors, shown when a phase fails. */
+const problems: string[] = [];
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   const child = spawn(process.execPath, args, {
@@ -36,6 +43,17 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
+  if (process.env.BENCH_LOG) {
+    const { createWriteStream } = await_import_fs();
+    const out = createWriteStream(process.env.BENCH_LOG, { flags: 'a' });
+    child.stdout?.pipe(out);
+    child.stderr?.pipe(out);
+  }
+  child.stderr?.on('data', (d: Buffer) => {
+    for (const line of d.toString().split('\n'))
+      if (/WARN|ERROR|Failing workflow task/.test(line)) problems.push(line.slice(0, 600));
+    if (problems.length > 200) problems.splice(0, problems.length - 200);
+  });
   return child;
 }
 
@@ -230,19 +248,23 @@ async function main(): Promise<void> {
     const env = { DATABASE_URL: url.toString(), OS_CLIENT_CONFIG_FILE: cloudsFile, TEMPORAL_ADDRESS: server.address };
     const configFile = join(dir, 'nodepool.yaml');
 
+    phase('cold start');
     // 1. Cold start to 500 READY.
     writeFileSync(configFile, config(sims, server, taskQueue, COLD_READY / PROVIDERS, dir));
     const t0 = performance.now();
-    let worker = run(['worker/main.ts', '-c', configFile], env);
+    const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+    let worker = run([...profile, 'worker/main.ts', '-c', configFile], env);
     await waitFor(worker, /worker polling/);
     const tPolling = performance.now();
     await until(`${COLD_READY} READY nodes`, async () => (await readyCount(client)) >= COLD_READY, 180_000, 100);
     const cold = performance.now() - t0;
     const coldFromPolling = performance.now() - tPolling;
 
+    phase('latency');
     // 2. Request → fulfilled with READY nodes available.
     const np = new NodepoolClient(client, { providers: sims.map((_, i) => `p${i}`) });
     const latencies: number[] = [];
+    const releases: number[] = [];
     for (let i = 0; i < LATENCY_REQUESTS; i++) {
       const t = performance.now();
       const r = await np.requestNodes(
@@ -251,10 +273,28 @@ async function main(): Promise<void> {
       );
       latencies.push(performance.now() - t);
       if (r.state !== 'fulfilled') throw new Error(`request lat-${i}: ${r.state} ${r.reason ?? ''}`);
-      await np.release(r.nodes.map((n) => n.id));
+      const tr = performance.now();
+      await np.release(r.nodes);
+      releases.push(performance.now() - tr);
+      if (i % 50 === 49)
+        phase(`latency ${i + 1}: request ${fmt(latencies[i] ?? 0)} ms, release ${fmt(releases[i] ?? 0)} ms`);
     }
     latencies.sort((a, b) => a - b);
+    releases.sort((a, b) => a - b);
+    // Its anatomy: the routing round alone (one offer query to each pool, in parallel).
+    const routing: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const t = performance.now();
+      await Promise.all(
+        sims.map((_, p) =>
+          client.workflow.getHandle(poolWorkflowId(`p${p}`)).query(offerQuery, ['bench'], `probe-${i}`),
+        ),
+      );
+      routing.push(performance.now() - t);
+    }
+    routing.sort((a, b) => a - b);
 
+    phase('churn');
     // 3. Churn: concurrent request → release loops for CHURN_SECONDS.
     await until(
       'min-ready to recover before the churn',
@@ -275,13 +315,14 @@ async function main(): Promise<void> {
             { wait: true, timeoutMs: 60_000 },
           );
           if (r.state !== 'fulfilled') throw new Error(`request ${key}: ${r.state} ${r.reason ?? ''}`);
-          await np.release(r.nodes.map((n) => n.id));
+          await np.release(r.nodes);
           churned++;
         }
       }),
     );
     const churnSeconds = (performance.now() - churnStart) / 1000;
 
+    phase('scale');
     // 4. Scale: 2,000 READY; worker RSS and history events per run.
     worker.kill('SIGTERM');
     await new Promise((r) => worker.once('exit', r));
@@ -309,7 +350,7 @@ async function main(): Promise<void> {
         { key: `scale-${i}`, labels: ['bench'], requestor: 'bench' },
         { wait: true, timeoutMs: 60_000 },
       );
-      await np.release(r.nodes.map((n) => n.id));
+      await np.release(r.nodes);
       if (i % 20 === 0) {
         peak = Math.max(peak, rssMiB(worker.pid as number).peak);
         await historyStats(client, runs, maxEvents);
@@ -326,6 +367,8 @@ async function main(): Promise<void> {
       '| --- | --- | ---: |',
       `| cold start → ${COLD_READY} READY over ${PROVIDERS} providers (from worker start; from "worker polling") | ≤ 6 s | ${(cold / 1000).toFixed(1)} s; ${(coldFromPolling / 1000).toFixed(1)} s |`,
       `| request → fulfilled with READY nodes, p50 / p99 (${LATENCY_REQUESTS} sequential) | ≤ 50 ms / ≤ 250 ms | ${fmt(percentile(latencies, 50))} / ${fmt(percentile(latencies, 99))} ms |`,
+      `| … of which the routing round (an offer query to each of the ${PROVIDERS} pools), p50 / p99 | – | ${fmt(percentile(routing, 50))} / ${fmt(percentile(routing, 99))} ms |`,
+      `| release (a signal to the node's pool), p50 | – | ${fmt(percentile(releases, 50))} ms |`,
       `| single-use churn, ${CHURN_LOOPS} concurrent request → release loops for ${CHURN_SECONDS} s | ≥ 60 nodes/s | ${(churned / churnSeconds).toFixed(1)} nodes/s (${churned} requests) |`,
       `| worker start → ${SCALE_READY} READY | – | ${(scale / 1000).toFixed(1)} s |`,
       `| worker peak RSS up to ${SCALE_READY} nodes and 200 requests | ≤ 300 MB | ${peak.toFixed(0)} MiB |`,
@@ -333,7 +376,13 @@ async function main(): Promise<void> {
     );
     process.stdout.write(`${lines.join('\n')}\n`);
     if (write) await writeResults('pool', '## Node pools', lines);
+  } catch (err) {
+    process.stderr.write(`bench:pool failed; the worker's last warnings:\n${problems.slice(-20).join('\n')}\n`);
+    throw err;
   } finally {
+    // SIGTERM first: the worker drains and exits, writing its CPU profile when asked for one.
+    for (const c of children) c.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, children.size > 0 ? 3000 : 0));
     for (const c of children) c.kill('SIGKILL');
     server?.proc.kill('SIGTERM');
     await pgc.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
