@@ -23,6 +23,7 @@ import {
 import type { Server, ServerSpec } from '../providers/adapter.ts';
 import { deletedSignal, launchResultsSignal } from '../workflows/pool-api.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
+import { timeLaunch } from '../metrics/instrument.ts';
 import { providerAdapter, type ProviderDeps } from './provider.ts';
 import { ServerWatch } from './server-watch.ts';
 import { sshHostKey, sshRunScript } from './ssh.ts';
@@ -211,7 +212,9 @@ export function nodeActivities(deps: ProviderDeps) {
         const limit = pLimit(Math.max(1, provider.maxConcurrency ?? 32));
         const cx = { adapter, watch, known, config: deps.config, provider, signal: ctx.cancellationSignal };
         await Promise.all(
-          batch.nodes.filter((n) => !done.has(n.id)).map((n) => limit(() => launchOne(cx, n)).then(finish)),
+          batch.nodes
+            .filter((n) => !done.has(n.id))
+            .map((n) => limit(() => timeLaunch(batch.provider, n.label, () => launchOne(cx, n))).then(finish)),
         );
         await flush();
         return [...done.values()];
