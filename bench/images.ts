@@ -20,8 +20,8 @@ import { startServer, type Server } from './server.ts';
 const ROOT = join(import.meta.dirname, '..');
 const PROVIDERS = 5;
 const BUILDS = 3;
-const IMAGE_MB = 48;
-const UPLOAD_MIB_PER_S = 32;
+const IMAGE_MB = 192;
+const UPLOAD_MIB_PER_S = 48;
 const LIST_PROVIDERS = 12;
 const LIST_IMAGES = 10;
 const LIST_RUNS = 10;
@@ -178,6 +178,7 @@ temporal: {address: '${server.address}', task-queue: ${taskQueue}}
 
     // 1 and 2: builds, each to five providers.
     const overheads: number[] = [];
+    const fixed: number[] = [];
     const uploadRatios: { parallel: number; slowest: number }[] = [];
     const walls: number[] = [];
     for (let b = 0; b < BUILDS; b++) {
@@ -192,6 +193,7 @@ temporal: {address: '${server.address}', task-queue: ${taskQueue}}
       const active = busy(h.spans);
       walls.push(wall);
       overheads.push(((wall - active) / active) * 100);
+      fixed.push(wall - active);
       const uploads = h.spans.filter((s) => s.type === 'uploadImageFile');
       uploadRatios.push({
         parallel: Math.max(...uploads.map((s) => s.end)) - Math.min(...uploads.map((s) => s.start)),
@@ -257,6 +259,7 @@ temporal: {address: '${server.address}', task-queue: ${taskQueue}}
     await connection.close();
 
     const o = [...overheads].sort((a, b) => a - b);
+    const f = [...fixed].sort((a, b) => a - b);
     const lines = [
       machineLine(new Date().toString(), load, (Date.now() - started) / 1000, `temporal ${server.version}`),
       '',
@@ -265,6 +268,7 @@ temporal: {address: '${server.address}', task-queue: ${taskQueue}}
       '| measure | target | result |',
       '| --- | --- | ---: |',
       `| build orchestration overhead: (wall − time some activity was running) / that time, median of ${BUILDS} (each build: wall s) | ≤ 2 % | ${fmt(percentile(o, 50))} % (${walls.map((w) => (w / 1000).toFixed(1)).join(', ')} s) |`,
+      `| … the same as a fixed cost per build (the records are local activities, counted here as overhead), median | – | ${fmt(percentile(f, 50))} ms |`,
       `| uploads to ${PROVIDERS} providers in parallel: first start → last end, against the slowest single upload | close to it | ${uploadRatios.map((u) => `${(u.parallel / 1000).toFixed(2)} s vs ${(u.slowest / 1000).toFixed(2)} s`).join('; ')} |`,
       `| \`nodepool image-list\`, process start included, ${LIST_PROVIDERS} providers × ${LIST_IMAGES} images (${rows} rows), median / p90 of ${LIST_RUNS} | ≤ 400 ms | ${fmt(percentile(listTimes, 50))} / ${fmt(percentile(listTimes, 90))} ms |`,
       `| baseline: \`nodepool --help\`, median | – | ${fmt(percentile(help, 50))} ms |`,
