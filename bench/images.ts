@@ -5,7 +5,7 @@
 //   2. uploads to five providers in parallel against the slowest single upload;
 //   3. `nodepool image-list` wall time, process start included, with 12 providers × 10 images.
 // Prints a Markdown report; `--write-doc` also replaces the results in docs/BENCHMARKS.md.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { ensurePostgres, freePort } from '../scripts/tools.ts';
 import { catalogWorkflowId } from '../workflows/ids.ts';
 import { catalogQuery, uploadReportSignal } from '../workflows/image-catalog.ts';
 import { fmt, machineLine, percentile, writeResults } from './report.ts';
-import { startServer, type Server } from './server.ts';
+import { Children, startServer, waitFor, type Server } from './server.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const PROVIDERS = 5;
@@ -25,36 +25,8 @@ const UPLOAD_MIB_PER_S = 48;
 const LIST_PROVIDERS = 12;
 const LIST_IMAGES = 10;
 const LIST_RUNS = 10;
-const children = new Set<ChildProcess>();
-
-function run(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-function waitFor(child: ChildProcess, pattern: RegExp, ms = 60_000): Promise<RegExpMatchArray> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}:\n${out.slice(-2000)}`)), ms);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = pattern.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (c) => reject(new Error(`exited ${c} before ${pattern}:\n${out.slice(-2000)}`)));
-  });
-}
+const children = new Children(ROOT);
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) => children.run(args, env);
 
 interface Span {
   type: string;
@@ -276,9 +248,7 @@ temporal: {address: '${server.address}', task-queue: ${taskQueue}}
     process.stdout.write(`${lines.join('\n')}\n`);
     if (write) await writeResults('images', '## Image lifecycle', lines);
   } finally {
-    for (const c of children) c.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, children.size > 0 ? 2000 : 0));
-    for (const c of children) c.kill('SIGKILL');
+    await children.stopAll();
     server?.proc.kill('SIGTERM');
     await pgc.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
     await pgc.end();
