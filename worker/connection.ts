@@ -170,14 +170,18 @@ export function describeConnectError(err: unknown, settings: TemporalSettings): 
   const at = `the Temporal server at ${settings.address} (${settings.security})`;
   const fix = (what: string): string => `${what}; see docs/operations.md#temporal-connections`;
   if (
-    /UnknownIssuer|BadSignature|unable to get local issuer|self.signed|CaUsedAsEndEntity|invalid peer certificate/i.test(
+    /UnknownIssuer|BadSignature|unable to get local issuer|unable to verify|self.signed|SELF_SIGNED|CaUsedAsEndEntity|invalid peer certificate/i.test(
       raw,
     )
   )
     return fix(
       `cannot reach ${at}: its TLS certificate is not signed by ${settings.profile.tls?.serverCACert ? 'the given CA (--tls-ca-path / TEMPORAL_TLS_SERVER_CA_CERT_PATH / temporal.tls-ca-path)' : "a CA this machine trusts: give the server's CA with --tls-ca-path, TEMPORAL_TLS_SERVER_CA_CERT_PATH or temporal.tls-ca-path"}`,
     );
-  if (/NotValidForName|certificate is not valid for|hostname mismatch/i.test(raw))
+  if (
+    /NotValidForName|certificate is not valid for|hostname mismatch|ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate/i.test(
+      raw,
+    )
+  )
     return fix(
       `cannot reach ${at}: its TLS certificate is not issued for that name; give the certificate's name with --tls-server-name or TEMPORAL_TLS_SERVER_NAME`,
     );
@@ -232,18 +236,57 @@ export async function probeAddress(address: string, timeoutMs = 3000): Promise<'
   });
 }
 
-/** describeConnectError, sharpened by a TCP probe when the error itself says nothing. */
+/** A TLS handshake with the connection's own settings: the exact reason a secured connection fails, if TLS is it. */
+async function tlsHandshakeError(settings: TemporalSettings): Promise<string | undefined> {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(settings.address);
+  if (!m) return undefined;
+  const opts = connectionOptions(settings);
+  const tls = typeof opts.tls === 'object' && opts.tls ? opts.tls : {};
+  const { connect } = await import('node:tls');
+  return new Promise((resolve) => {
+    const host = m[1] as string;
+    const socket = connect({
+      host,
+      port: Number(m[2]),
+      ALPNProtocols: ['h2'],
+      servername: tls.serverNameOverride ?? (/^[\d.]+$|:/.test(host) ? undefined : host),
+      ...(tls.serverRootCACertificate ? { ca: Buffer.from(tls.serverRootCACertificate) } : {}),
+      ...(tls.clientCertPair
+        ? { cert: Buffer.from(tls.clientCertPair.crt), key: Buffer.from(tls.clientCertPair.key) }
+        : {}),
+    });
+    const done = (r: string | undefined): void => {
+      socket.destroy();
+      resolve(r);
+    };
+    socket.setTimeout(3000, () => done(undefined));
+    // A server that wants a client certificate says so after the handshake, on the first read.
+    socket.once('secureConnect', () => setTimeout(() => done(undefined), 200));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(`${err.code ?? ''} ${err.message}`));
+  });
+}
+
+/** describeConnectError, sharpened by probes when the error itself says nothing (the pure-JS client's case). */
 export async function diagnoseConnectError(err: unknown, settings: TemporalSettings): Promise<string> {
   const raw = err instanceof Error ? err.message : String(err);
   if (!/before the deadline|DEADLINE_EXCEEDED|UNAVAILABLE/i.test(raw)) return describeConnectError(err, settings);
   const at = `the Temporal server at ${settings.address} (${settings.security})`;
   const probe = await probeAddress(settings.address);
   if (probe === 'refused') return describeConnectError(new Error('Connection refused'), settings);
-  if (probe === 'listening')
-    return (
-      `cannot reach ${at}: something listens there but does not answer as Temporal with these settings ` +
-      `(${settings.security === 'plaintext' ? 'if the server uses TLS, add --tls or TEMPORAL_TLS=true' : 'if the server does not use TLS, drop the TLS settings; else check the CA and client certificate'}); ` +
-      'see docs/operations.md#temporal-connections'
-    );
-  return describeConnectError(err, settings);
+  if (probe !== 'listening') return describeConnectError(err, settings);
+  if (settings.security !== 'plaintext') {
+    const tlsError = await tlsHandshakeError(settings).catch(() => undefined);
+    if (tlsError) {
+      const described = describeConnectError(new Error(tlsError), settings);
+      // Known TLS failures get their own advice; otherwise the handshake's words are the clue.
+      return described.includes('is it running?')
+        ? describeConnectError(new Error(`TLS handshake: ${tlsError}`), settings)
+        : described;
+    }
+  }
+  return (
+    `cannot reach ${at}: something listens there but does not answer as Temporal with these settings ` +
+    `(${settings.security === 'plaintext' ? 'if the server uses TLS, add --tls or TEMPORAL_TLS=true' : 'if the server does not use TLS, drop the TLS settings'}); ` +
+    'see docs/operations.md#temporal-connections'
+  );
 }
