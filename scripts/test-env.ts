@@ -86,6 +86,7 @@ async function main(): Promise<number> {
     { 'qemu-img': 'qemu-utils', vhdiinfo: 'libvhdi-utils' },
     'the image tests convert with qemu-img and judge VHD files with vhdiinfo',
   );
+  requireDebianCommands({ openssl: 'openssl' }, 'the TLS tests make their certificates with openssl');
   const temporalCli = ensureTemporalCli();
   // The official OpenStack clients judge the simulator's fidelity; test-only venv.
   const openstack = ensurePip(['openstacksdk==4.22.0', 'python-openstackclient==10.5.0'], 'openstack');
