@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { ConfigError, formatIssue, loadConfig, type Config } from '../config/index.ts';
 import { migrate, openDatabase, redactUrl, type Orm } from '../db/orm.ts';
 import { buildSpecResolver } from './build-spec.ts';
+import { withMigrationLock } from './migration-lock.ts';
 import {
   ConfigRefused,
   configSummary,
@@ -111,20 +112,36 @@ async function connect(settings: TemporalSettings): Promise<NativeConnection> {
   }
 }
 
+// Errors that mean "could not get to the database" rather than "the migration went wrong".
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  '28P01',
+  '28000',
+  '3D000',
+]);
+
 async function open(config: Config, databaseUrl: string | undefined): Promise<{ orm: Orm; applied: string[] }> {
   let orm: Orm | undefined;
   try {
     orm = await openDatabase(databaseUrl ? { url: databaseUrl } : { dataDir: config.database.dataDir });
+    const opened = orm;
     // The first query connects: an unreachable server or a wrong password shows here.
-    return { orm, applied: await migrate(orm) };
+    const applied = databaseUrl ? await withMigrationLock(databaseUrl, () => migrate(opened)) : await migrate(opened);
+    return { orm, applied };
   } catch (err) {
     await orm?.close().catch(() => undefined);
-    const msg = (err as Error).message;
+    const e = err as Error & { code?: string };
     // The embedded database's own messages say what to do; a PostgreSQL error needs where and which setting.
-    if (!databaseUrl || /is not a postgres:\/\/ URL/.test(msg)) throw new StartupError(msg);
-    throw new StartupError(
-      `cannot open the database ${redactUrl(databaseUrl)} (${msg}); check DATABASE_URL or database.url in nodepool.yaml, and that PostgreSQL runs there`,
-    );
+    if (!databaseUrl || /is not a postgres:\/\/ URL/.test(e.message)) throw new StartupError(e.message);
+    if (e.code === undefined || UNREACHABLE.has(e.code))
+      throw new StartupError(
+        `cannot open the database ${redactUrl(databaseUrl)} (${e.message}); check DATABASE_URL or database.url in nodepool.yaml, and that PostgreSQL runs there`,
+      );
+    throw new StartupError(`migrating the database ${redactUrl(databaseUrl)} failed: ${e.message}`);
   }
 }
 
