@@ -116,6 +116,7 @@ test('the production shape: PostgreSQL, Temporal on it with its schema, the UI, 
   assert.match(mounts.get('/etc/nodepool/nodepool.yaml') ?? '', /:ro$/);
   assert.match(mounts.get(w1?.environment?.OS_CLIENT_CONFIG_FILE ?? '') ?? '', /:ro$/);
   assert.ok((w1?.command as string[]).includes('/etc/nodepool/nodepool.yaml'));
+  assert.equal(services['temporal-ui']?.environment?.TEMPORAL_DISABLE_NEWS_FETCH, 'true');
   // Published ports on loopback only.
   for (const s of Object.values(services)) for (const p of s.ports ?? []) assert.match(p, /^127\.0\.0\.1:/);
   // No secret written into the file: the password comes from the environment.
