@@ -62,8 +62,11 @@ before(async () => {
     files: { 'build.sh': [`${BUILD_SCRIPT}echo "token is $NODEPOOL_TEST_TOKEN" >/dev/null\n`, 0o755] },
     sim: { knobs: { bootSeconds: { min: 0.05, max: 0.1 } } },
     config: `
+# A label per provider: min-ready is split among the providers offering a label.
 labels:
-  - name: tiny-${tag}
+  - name: tiny-${withPassword}
+    min-ready: 1
+  - name: tiny-${withAppCred}
     min-ready: 1
 diskimages:
   - name: ${image}
@@ -91,7 +94,7 @@ ${[
       - name: main
         max-servers: 2
         labels:
-          - name: tiny-${tag}
+          - name: tiny-${name}
             cloud-image: cirros
             flavor-name: m1.tiny`,
   )
