@@ -4,7 +4,6 @@
 // tells the pool about each node as it finishes; one deleter removes many servers and confirms each is gone;
 // one reconcile lists the servers and the quota. Launch details (flavor, networks, user data, ...) are read
 // from nodepool.yaml here in the worker, so nothing secret reaches the workflow history.
-import { setTimeout as delay } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
@@ -23,9 +22,11 @@ import {
 import type { Server, ServerSpec } from '../providers/adapter.ts';
 import { deletedSignal, launchResultsSignal } from '../workflows/pool-api.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
+import { timeLaunch } from '../metrics/instrument.ts';
 import { providerAdapter, type ProviderDeps } from './provider.ts';
 import { ServerWatch } from './server-watch.ts';
-import { sshHostKey, sshRunScript } from './ssh.ts';
+import { sshRunScript, waitForSsh } from './ssh.ts';
+import { pickFlavor } from '../core/flavor.ts';
 
 export interface LaunchNode {
   id: number;
@@ -109,17 +110,17 @@ function serverSpec(
   node: LaunchNode,
   imageId: string,
   attempt: number,
+  flavor: string,
 ): ServerSpec {
   const pd = label.diskimage ? provider.diskimages.find((d) => d.name === label.diskimage) : undefined;
   const azs = pool.availabilityZones;
   const networks = label.networkChoice ?? pool.networkChoice;
   const spec: ServerSpec & Record<string, unknown> = {
     name: node.hostname,
-    flavor: label.flavorName,
+    flavor,
     imageId,
     metadata: {
       ...label.instanceProperties,
-      ...(pd?.meta ?? {}),
       ...nodeTags({
         provider: provider.name,
         nodeId: String(node.id),
@@ -210,7 +211,9 @@ export function nodeActivities(deps: ProviderDeps) {
         const limit = pLimit(Math.max(1, provider.maxConcurrency ?? 32));
         const cx = { adapter, watch, known, config: deps.config, provider, signal: ctx.cancellationSignal };
         await Promise.all(
-          batch.nodes.filter((n) => !done.has(n.id)).map((n) => limit(() => launchOne(cx, n)).then(finish)),
+          batch.nodes
+            .filter((n) => !done.has(n.id))
+            .map((n) => limit(() => timeLaunch(batch.provider, n.label, () => launchOne(cx, n))).then(finish)),
         );
         await flush();
         return [...done.values()];
@@ -378,7 +381,8 @@ async function launchOne(cx: LaunchContext, node: LaunchNode): Promise<LaunchRes
       const imageId =
         node.imageId ?? (node.cloudImage ? await cloudImageId(adapter, provider, node.cloudImage) : undefined);
       if (!imageId) return { id: node.id, outcome: 'failed', reason: `label ${node.label} has no image to boot` };
-      server = await adapter.createServer(serverSpec(provider, pool, label, node, imageId, attempt), {
+      const flavor = await flavorFor(adapter, label);
+      server = await adapter.createServer(serverSpec(provider, pool, label, node, imageId, attempt, flavor), {
         known: cx.known,
       });
       lastServer = server.id;
@@ -389,14 +393,16 @@ async function launchOne(cx: LaunchContext, node: LaunchNode): Promise<LaunchRes
         if (!where.ip && !where.ipv6) throw new Error(`server ${server.id} is ACTIVE without an address`);
         const host = (where.ip ?? where.ipv6) as string;
         const port = connectionPort(provider, label);
-        hostKeys = [await waitSsh(host, port, provider.bootTimeout * 1000, signal)];
+        hostKeys = [await waitForSsh(host, port, provider.bootTimeout * 1000, signal, POLL_MS)];
         if (node.validation) await runValidation(config, provider, node, host, port, signal);
       }
+      const login = loginFor(provider, label, config);
       return {
         id: node.id,
         outcome: 'ready',
         externalId: server.id,
         hostKeys,
+        ...login,
         ...where,
         ...(active.availabilityZone ? { az: active.availabilityZone } : {}),
       };
@@ -433,6 +439,42 @@ async function launchOne(cx: LaunchContext, node: LaunchNode): Promise<LaunchRes
   };
 }
 
+/** How CI logs in to a node of this label: nodepool's username, connection-port and python-path. */
+function loginFor(
+  provider: Provider,
+  label: PoolLabel,
+  config: Config | undefined,
+): { username?: string; connectionPort: number; pythonPath?: string } {
+  if (label.cloudImage) {
+    const c = provider.cloudImages.find((x) => x.name === label.cloudImage);
+    return {
+      ...(c?.username ? { username: c.username } : {}),
+      connectionPort: c?.connectionPort ?? 22,
+      pythonPath: c?.pythonPath ?? 'auto',
+    };
+  }
+  const d = config?.diskimages.find((x) => x.name === label.diskimage);
+  const pd = provider.diskimages.find((x) => x.name === label.diskimage);
+  return {
+    ...(d?.username ? { username: d.username } : {}),
+    connectionPort: pd?.connectionPort ?? 22,
+    pythonPath: d?.pythonPath ?? 'auto',
+  };
+}
+
+/** The flavor to boot: flavor-name, or with min-ram the smallest flavor containing it with enough RAM. */
+async function flavorFor(adapter: ProviderAdapter, label: PoolLabel): Promise<string> {
+  if (label.minRam === undefined) return label.flavorName;
+  const flavors = await adapter.listFlavors();
+  const f = pickFlavor(flavors, label.flavorName, label.minRam);
+  if (!f)
+    throw ApplicationFailure.nonRetryable(
+      `no flavor whose name contains ${label.flavorName} has ${label.minRam} MB of RAM (min-ram of label ${label.name})`,
+      'UnknownFlavor',
+    );
+  return f.name;
+}
+
 async function waitActive(watch: ServerWatch, id: string, timeoutMs: number): Promise<Server> {
   const s = await watch.wait(
     id,
@@ -443,28 +485,6 @@ async function waitActive(watch: ServerWatch, id: string, timeoutMs: number): Pr
   if (!s || s.state === 'deleted') throw new Error(`server ${id} vanished while booting`);
   if (s.state === 'error') throw new Error(`server ${id} went to ERROR${s.fault ? `: ${s.fault}` : ''}`);
   return s;
-}
-
-async function waitSsh(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last: Error | undefined;
-  while (Date.now() < deadline) {
-    try {
-      return await sshHostKey({
-        host,
-        port,
-        timeoutMs: Math.max(1000, Math.min(10_000, deadline - Date.now())),
-        signal,
-      });
-    } catch (err) {
-      if (signal.aborted) throw err;
-      last = err as Error;
-      await delay(POLL_MS, undefined, { signal });
-    }
-  }
-  throw new Error(
-    `no SSH on ${host}:${port} within ${timeoutMs / 1000} s (boot-timeout): ${last?.message ?? 'no answer'}`,
-  );
 }
 
 /** A validation node also runs the diskimage's validate-script, when it has one. */

@@ -31,6 +31,7 @@ import {
 import { startNodepool } from './startup.ts';
 import { createNodepoolWorker } from './worker.ts';
 import { describeProblems, searchAttributeProblems } from './search-attributes.ts';
+import { startStatusServer } from '../web/server.ts';
 
 const log = pino({ name: 'nodepool-worker' });
 // The SDK's own chatter (bundling, worker states) buries start-up errors; TEMPORAL_SDK_LOG_LEVEL=INFO brings it back.
@@ -241,6 +242,7 @@ async function serve(
     });
     const started = await startNodepool(client, config, taskQueue);
     log.info(started, 'schedules and catalogs follow nodepool.yaml');
+    await startStatusServer({ config, orm, worker, taskQueue, client, log });
     log.info({ address, namespace, taskQueue, config: args.configPaths, identity }, 'worker polling');
     await worker.run();
     log.info('worker stopped');
