@@ -10,6 +10,7 @@ import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@tempor
 import { pino } from 'pino';
 import { ConfigError, formatIssue, loadConfig, type Config } from '../config/index.ts';
 import { migrate, openDatabase, redactUrl, type Orm } from '../db/orm.ts';
+import { bundleInChild } from './bundle.ts';
 import { buildSpecResolver } from './build-spec.ts';
 import { withMigrationLock } from './migration-lock.ts';
 import {
@@ -233,7 +234,7 @@ async function serve(
       orm,
       config,
       buildSpecFor: buildSpecResolver(config),
-      overrides: { identity },
+      overrides: { identity, workflowBundle: await bundleInChild() },
     });
     void membership.replaced.then((r) => {
       process.stderr.write(`nodepool-worker: ${describeReplacement(taskQueue, summary, r)}\n`);

@@ -19,7 +19,8 @@ export async function createNodepoolWorker(opts: NodepoolWorkerOptions): Promise
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue,
-    workflowsPath: WORKFLOWS_PATH,
+    // A prebuilt bundle (worker/bundle.ts) when given; otherwise bundled here (tests).
+    ...(opts.overrides?.workflowBundle ? {} : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities(opts),
     // On SIGTERM running activities get this long to finish before they are cancelled (and later retried),
     // so a deploy does not throw away a conversion that is nearly done. Match the service manager's stop timeout.
