@@ -3,12 +3,12 @@ import { basename } from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { temporal } from '@temporalio/proto';
-import { DefaultLogger, Runtime, Worker, type ReplayWorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type ReplayWorkerOptions } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { WORKFLOWS_PATH } from '../../worker/worker.ts';
 import type { ReplayArgs } from '../commands/replay.ts';
 import { CliError } from '../errors.ts';
-import { explainNondeterminism, historyFacts } from '../nondeterminism.ts';
+import { explainNondeterminism, historyFacts, historyPrefix, taskCuts } from '../nondeterminism.ts';
 import { connectTemporal, loadCliConfig } from '../temporal.ts';
 
 type History = temporal.api.history.v1.IHistory;
@@ -111,7 +111,37 @@ async function* fromTemporal(args: ReplayArgs, found: { count: number }): AsyncG
   }
 }
 
-function resultOf(input: Input, runId: string, error: Error | undefined): ReplayOutcome {
+/**
+ * The first workflow task the code disagrees with: replays of ever longer prefixes (cut between tasks), by
+ * bisection, with the bundle already built. Undefined when no prefix fails alone (it takes the whole history).
+ */
+async function failingTask(
+  options: ReplayWorkerOptions,
+  input: Input,
+): Promise<{ from: number; to: number } | undefined> {
+  const cuts = taskCuts(input.history);
+  let lo = 0;
+  let hi = cuts.length - 1;
+  let failed = false;
+  async function* probes(): AsyncGenerator<{ workflowId: string; history: History }> {
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      yield { workflowId: input.workflowId, history: historyPrefix(input.history, cuts[mid] as number) };
+      if (failed) hi = mid;
+      else lo = mid + 1;
+    }
+  }
+  for await (const r of Worker.runReplayHistories(options, probes()))
+    failed = r.error instanceof DeterminismViolationError;
+  return { from: lo > 0 ? (cuts[lo - 1] as number) : 0, to: cuts[lo] as number };
+}
+
+async function resultOf(
+  options: ReplayWorkerOptions,
+  input: Input,
+  runId: string,
+  error: Error | undefined,
+): Promise<ReplayOutcome> {
   const facts = historyFacts(input.history);
   const base = {
     source: input.source,
@@ -122,7 +152,11 @@ function resultOf(input: Input, runId: string, error: Error | undefined): Replay
   };
   if (!error) return { ...base, result: 'ok' };
   if (error instanceof DeterminismViolationError)
-    return { ...base, result: 'nondeterminism', detail: explainNondeterminism(error.message, input.history) };
+    return {
+      ...base,
+      result: 'nondeterminism',
+      detail: explainNondeterminism(error.message, input.history, await failingTask(options, input)),
+    };
   return { ...base, result: 'failed', detail: error.message };
 }
 
@@ -154,13 +188,19 @@ export async function replay(args: ReplayArgs): Promise<void> {
     }
   }
 
-  // The replay worker's own chatter (bundling, shutdown) is not the operator's business; problems still show.
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  const options: ReplayWorkerOptions = { workflowsPath: WORKFLOWS_PATH, replayName: 'nodepool-replay' };
+  // The replay workers' own chatter (bundling, Core's warning for the very failure we report) is not the
+  // operator's business; errors still show.
+  const logger = new DefaultLogger('ERROR');
+  Runtime.install({ logger, telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
+  const options: ReplayWorkerOptions = {
+    // Built once: the bisection of a nondeterministic history replays it again.
+    workflowBundle: await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger }),
+    replayName: 'nodepool-replay',
+  };
   const outcomes: ReplayOutcome[] = [];
   for await (const r of Worker.runReplayHistories(options, inputs())) {
     const input = pending.shift() as Input;
-    const outcome = resultOf(input, r.runId, r.error);
+    const outcome = await resultOf(options, input, r.runId, r.error);
     outcomes.push(outcome);
     if (!args.json) process.stdout.write(`${renderOutcome(outcome)}\n`);
   }
