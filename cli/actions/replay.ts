@@ -1,15 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { temporal } from '@temporalio/proto';
-import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type ReplayWorkerOptions } from '@temporalio/worker';
+import type { ReplayWorkerOptions } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { WORKFLOWS_PATH } from '../../worker/worker.ts';
 import type { ReplayArgs } from '../commands/replay.ts';
 import { CliError } from '../errors.ts';
 import { explainNondeterminism, historyFacts, historyPrefix, taskCuts } from '../nondeterminism.ts';
-import { connectTemporal, loadCliConfig } from '../temporal.ts';
+import { loadCliConfig } from '../config.ts';
+
+// The worker SDK (the replayer) and the Temporal client load only once the input is known to be good, so a
+// mistake is answered at once.
+const worker = () => import('@temporalio/worker');
 
 type History = temporal.api.history.v1.IHistory;
 
@@ -71,6 +73,8 @@ function checkHistory(history: History, where: string): void {
 
 async function* fromTemporal(args: ReplayArgs, found: { count: number }): AsyncGenerator<Input> {
   const config = loadCliConfig(args.config);
+  const { connectTemporal } = await import('../temporal.ts');
+  const { WorkflowNotFoundError } = await import('@temporalio/client');
   const t = await connectTemporal(config);
   try {
     if (args['workflow-id'] !== undefined) {
@@ -113,12 +117,9 @@ async function* fromTemporal(args: ReplayArgs, found: { count: number }): AsyncG
 
 /**
  * The first workflow task the code disagrees with: replays of ever longer prefixes (cut between tasks), by
- * bisection, with the bundle already built. Undefined when no prefix fails alone (it takes the whole history).
+ * bisection, with the bundle already built.
  */
-async function failingTask(
-  options: ReplayWorkerOptions,
-  input: Input,
-): Promise<{ from: number; to: number } | undefined> {
+async function failingTask(options: ReplayWorkerOptions, input: Input): Promise<{ from: number; to: number }> {
   const cuts = taskCuts(input.history);
   let lo = 0;
   let hi = cuts.length - 1;
@@ -131,6 +132,7 @@ async function failingTask(
       else lo = mid + 1;
     }
   }
+  const { Worker } = await worker();
   for await (const r of Worker.runReplayHistories(options, probes()))
     failed = r.error instanceof DeterminismViolationError;
   return { from: lo > 0 ? (cuts[lo - 1] as number) : 0, to: cuts[lo] as number };
@@ -190,6 +192,8 @@ export async function replay(args: ReplayArgs): Promise<void> {
 
   // The replay workers' own chatter (bundling, Core's warning for the very failure we report) is not the
   // operator's business; errors still show.
+  const { DefaultLogger, Runtime, Worker, bundleWorkflowCode } = await worker();
+  const { WORKFLOWS_PATH } = await import('../../worker/worker.ts');
   const logger = new DefaultLogger('ERROR');
   Runtime.install({ logger, telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
   const options: ReplayWorkerOptions = {
