@@ -7,14 +7,16 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../scripts/tools.ts';
 import type { StatusReport } from '../cli/actions/status.ts';
 import type { NodeView } from '../workflows/pool-api.ts';
+import { startSimCloud } from '../simulator/index.ts';
 import { runCli, type CliResult } from './support/cli.ts';
+import { createTestDatabase } from './support/db.ts';
 import { until } from './support/poll.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -58,8 +60,8 @@ interface Running {
   exited: Promise<number | null>;
 }
 
-function start(command: string, args: string[]): Running {
-  const child = spawn(command, args, { cwd: ROOT, env: upEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Running {
+  const child = spawn(command, args, { cwd: ROOT, env: { ...upEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -67,8 +69,8 @@ function start(command: string, args: string[]): Running {
   return { child, out: () => out, exited };
 }
 
-function startUp(args = upArgs()): Running {
-  return start(process.execPath, [join(ROOT, 'cli', 'main.ts'), 'up', ...args]);
+function startUp(args = upArgs(), env: NodeJS.ProcessEnv = {}): Running {
+  return start(process.execPath, [join(ROOT, 'cli', 'main.ts'), 'up', ...args], env);
 }
 
 async function waitFor(up: Running, text: string, ms: number): Promise<void> {
@@ -139,6 +141,15 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The ports `up` gave the simulators, as it keeps them in its data directory. */
+function simulatorPorts(): Record<string, { http: number; ssh: number }> {
+  return (
+    JSON.parse(readFileSync(join(dir, 'data', 'ports.json'), 'utf8')) as {
+      simulators: Record<string, { http: number; ssh: number }>;
+    }
+  ).simulators;
+}
+
 let first: { uploads: string[]; nodes: number[]; endpoints: { host: string; port: number }[]; pids: number[] };
 
 test('nodepool up brings the embedded example to READY: one build, raw and VHD uploads, min-ready nodes in both clouds', async () => {
@@ -180,11 +191,7 @@ test('nodepool up brings the embedded example to READY: one build, raw and VHD u
     assert.match(replay.stdout, /OK {2}providerPool pool\/sim-xen/);
     assert.match(replay.stdout, /OK {2}imageBuild image-build\/tiny\/scheduled/);
 
-    const simPorts = (
-      JSON.parse(readFileSync(join(dir, 'data', 'ports.json'), 'utf8')) as {
-        simulators: Record<string, { http: number; ssh: number }>;
-      }
-    ).simulators;
+    const simPorts = simulatorPorts();
     const nodes = await readyNodes();
     first = {
       uploads: s.images.map((i) => `${i.provider}:${i.current?.id}`),
@@ -235,7 +242,7 @@ test('nodepool up brings the embedded example to READY: one build, raw and VHD u
   }
 });
 
-test('npm start resumes from the data directory (same uploads and nodes, nothing rebuilt) and stops on SIGTERM', async () => {
+test('npm start resumes from the data directory (same uploads and nodes, nothing rebuilt), retries a failed build, stops on SIGTERM', async () => {
   assert.ok(first, 'needs the first test');
   // What a service manager runs and stops: npm, whose script execs nodepool up.
   const npm = process.env.npm_execpath;
@@ -254,6 +261,25 @@ test('npm start resumes from the data directory (same uploads and nodes, nothing
     assert.equal(builds.stdout.match(/\| ready /g)?.length, 1, `no second build:\n${builds.stdout}`);
     assert.deepEqual((await readyNodes()).map((n) => n.id).sort(), first.nodes, 'the same nodes are READY');
 
+    // A build that fails in one provider continues from there with image-build --retry, nothing rebuilt.
+    const xen = `http://127.0.0.1:${simulatorPorts()['sim-xen']?.http}/admin/knobs`;
+    const knobs = (patch: object) =>
+      fetch(xen, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
+    assert.equal((await knobs({ imageDirectUpload: false, imageImportMethods: [] })).status, 200);
+    const failed = await cli(['image-build', 'tiny', '--wait', '--timeout', '240']);
+    assert.equal(failed.code, 1, `${failed.stdout}\n${failed.stderr}`);
+    const m = /build (\d+) of tiny \(version (\d+)\): partly-failed/.exec(failed.stdout);
+    assert.ok(m, failed.stdout);
+    assert.match(failed.stdout, /\| sim-xen +\| failed +\| \d+ +\| +\| image\.upload: HTTP 403/);
+    assert.equal((await knobs({ imageDirectUpload: true, imageImportMethods: ['glance-direct'] })).status, 200);
+    const retried = await cli(['image-build', '--retry', m[1] as string, '--wait', '--timeout', '240']);
+    assert.equal(retried.code, 0, `${retried.stdout}\n${retried.stderr}`);
+    assert.match(retried.stdout, new RegExp(`build ${m[1]} of tiny \\(version ${m[2]}\\): ready`));
+    assert.match(retried.stdout, /\| sim-xen +\| ready +\|/);
+    assert.doesNotMatch(retried.stdout, /\| sim-kvm /, 'only the failed provider was tried again');
+    const log = readFileSync(join(dir, 'data', 'build-logs', `tiny-${m[2]}.log`), 'utf8');
+    assert.equal(log.match(/build-tiny-image\.sh: wrote/g)?.length, 1, `the image was built once:\n${log}`);
+
     up.child.kill('SIGTERM');
     assert.equal(await up.exited, 0, up.out());
     assert.match(up.out(), /SIGTERM: stopping nodepool[\s\S]*nodepool stopped\./);
@@ -261,5 +287,72 @@ test('npm start resumes from the data directory (same uploads and nodes, nothing
       assert.equal(await listening(e.port, e.host), false, `${e.host}:${e.port} still listens`);
   } finally {
     if (up.child.exitCode === null) up.child.kill('SIGKILL');
+  }
+});
+
+test("up --config runs an operator's nodepool.yaml on PostgreSQL, its clouds.yaml clouds beside the simulated ones", async () => {
+  const db = await createTestDatabase('up');
+  // The operator's cloud: behind clouds.yaml as a real one would be (the simulator is the only stand-in).
+  const cloud = await startSimCloud({ stateDir: join(dir, 'operator-cloud') });
+  const etc = join(dir, 'operator');
+  mkdirSync(etc, { recursive: true });
+  const cloudsYaml = join(etc, 'clouds.yaml');
+  writeFileSync(
+    cloudsYaml,
+    [
+      'clouds:',
+      '  realcloud:',
+      '    auth:',
+      `      auth_url: ${cloud.authUrl}`,
+      '      username: nodepool',
+      '      password: secret',
+      '      project_name: nodepool',
+      '      user_domain_name: Default',
+      '      project_domain_name: Default',
+      '    region_name: RegionOne',
+      '',
+    ].join('\n'),
+  );
+  const config = join(etc, 'nodepool.yaml');
+  writeFileSync(
+    config,
+    [
+      'providers:',
+      '  - name: real',
+      '    cloud: realcloud',
+      '  - name: local',
+      '    driver: simulator',
+      '    simulator: { seed: 3, regions: [Lab] }',
+      'temporal:',
+      '  task-queue: operators',
+      '',
+    ].join('\n'),
+  );
+  const p = { temporal: await freePort(), ui: await freePort(), webapp: await freePort() };
+  const dataDir = join(dir, 'operator-data');
+  const up = startUp(['--config', config, ...upArgs(dataDir, p)], {
+    DATABASE_URL: db.url,
+    OS_CLIENT_CONFIG_FILE: cloudsYaml,
+  });
+  try {
+    await waitFor(up, 'nodepool is up', 180_000);
+    assert.match(up.out(), /Worker polling task queue operators \(database: postgres:\/\/[^:]+:\*\*\*@/);
+    assert.doesNotMatch(up.out(), new RegExp(`:${new URL(db.url).password}@`), 'the password is not printed');
+    assert.equal(existsSync(join(dataDir, 'db')), false, 'no PGlite database beside PostgreSQL');
+    const env = { TEMPORAL_ADDRESS: `127.0.0.1:${p.temporal}` };
+    // The worker reaches the operator's cloud through their clouds.yaml and the simulated one through up's entry.
+    const real = await runCli(['info', 'real', '-c', config], { env });
+    assert.equal(real.code, 0, `${real.stdout}\n${real.stderr}`);
+    assert.match(real.stdout, /Provider real \(cloud realcloud, image format qcow2\)/);
+    const local = await runCli(['info', 'local', '-c', config], { env });
+    assert.equal(local.code, 0, `${local.stdout}\n${local.stderr}`);
+    // Its simulator offers region Lab only: the catalog lookup would fail with any other.
+    assert.match(local.stdout, /Provider local \(cloud local, image format qcow2\)/);
+    up.child.kill('SIGINT');
+    assert.equal(await up.exited, 0, up.out());
+  } finally {
+    if (up.child.exitCode === null) up.child.kill('SIGKILL');
+    await cloud.close();
+    await db.drop();
   }
 });

@@ -147,6 +147,8 @@ export async function up(o: UpOptions): Promise<number> {
     let statusUrl: string | undefined;
     let simPorts = new Map<string, SimulatorPorts>();
 
+    // Found (or installed) before the progress display starts: it says which binary it uses.
+    const temporalCli = o.temporalAddress ? undefined : ensureTemporalCli();
     const startup = new Listr(
       [
         {
@@ -182,8 +184,8 @@ export async function up(o: UpOptions): Promise<number> {
             ? `Connecting to the Temporal server at ${address}`
             : `Starting the Temporal server (state in ${shown(join(dataDir, 'temporal.db'))})`,
           task: async (_ctx, task) => {
-            if (!o.temporalAddress) {
-              const cli = ensureTemporalCli();
+            if (!o.temporalAddress && temporalCli) {
+              const cli = temporalCli;
               running.temporal = startTemporalServer({
                 cli,
                 dataDir,
@@ -244,7 +246,7 @@ export async function up(o: UpOptions): Promise<number> {
           task: async (_ctx, task) => {
             const host = config.webapp.listenAddress === '0.0.0.0' ? HOST : config.webapp.listenAddress;
             const url = `http://${host}:${config.webapp.port}/`;
-            const deadline = Date.now() + 5000;
+            const deadline = Date.now() + 3000;
             while (Date.now() < deadline && !abort.signal.aborted) {
               try {
                 await fetch(url, { signal: AbortSignal.timeout(1000) });
@@ -289,7 +291,7 @@ export async function up(o: UpOptions): Promise<number> {
     banner({ configFile, dataDir, config, address, namespace, taskQueue, webUi, statusUrl, sims: running.sims });
     if (!o.noWatch) {
       const done = await watchUntilReady({ temporal, config, signal: abort.signal });
-      if (done)
+      if (done === 'ready')
         process.stdout.write('Every image is READY in every provider and every label has its min-ready nodes.\n');
     }
     if (!abort.signal.aborted) process.stdout.write('nodepool keeps running; Ctrl-C stops it.\n');

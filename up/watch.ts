@@ -88,7 +88,7 @@ export interface WatchOptions {
  * Shows live progress until every image is READY in every provider and every label has its min-ready nodes
  * (or `signal` aborts). Never fails: a failed build is shown with its reason, and the next build may fix it.
  */
-export async function watchUntilReady(o: WatchOptions): Promise<boolean> {
+export async function watchUntilReady(o: WatchOptions): Promise<'ready' | 'stopped' | 'nothing to follow'> {
   let latest: Snapshot = { catalogs: [], pools: [], builds: new Map() };
   let polling: Promise<void> | undefined;
   const poll = (): Promise<void> =>
@@ -147,7 +147,7 @@ export async function watchUntilReady(o: WatchOptions): Promise<boolean> {
       },
     })),
   ];
-  if (tasks.length === 0) return true;
+  if (tasks.length === 0) return 'nothing to follow';
   const list = new Listr(tasks, {
     concurrent: true,
     exitOnError: false,
@@ -155,5 +155,5 @@ export async function watchUntilReady(o: WatchOptions): Promise<boolean> {
     rendererOptions: { collapseSkips: false, outputBar: 1 },
   });
   await list.run();
-  return !o.signal.aborted;
+  return o.signal.aborted ? 'stopped' : 'ready';
 }

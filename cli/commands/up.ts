@@ -19,7 +19,6 @@ export const upCommand: CommandModule<object, UpArgs> = {
     y
       // Without --config, `up` runs the embedded example (examples/nodepool.local.yaml), not /etc/nodepool.
       .option('config', {
-        alias: 'c',
         type: 'string',
         default: process.env.NODEPOOL_CONFIG,
         defaultDescription: 'examples/nodepool.local.yaml: two simulated clouds',

@@ -3,9 +3,10 @@
 // directory — waits until the image is READY everywhere and the min-ready nodes are up, exercises a pool (a
 // request, a release) and builds once more by hand (so a catalog holds two builds), then saves the history of
 // every workflow on the task queue as JSON in this directory (the format of `temporal workflow show --output
-// json`) and stops `up`. Commit the files it writes: CI replays them against the workflow code of every change.
+// json`) under stable names, replacing the previous recording's, and stops `up`. Commit the files it writes: CI
+// replays every JSON file here against the workflow code of every change (files kept by hand included).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -122,7 +123,6 @@ async function main(): Promise<void> {
       120_000,
     );
 
-    for (const f of readdirSync(HERE)) if (f.endsWith('.json')) rmSync(join(HERE, f));
     const taken = new Set<string>();
     let count = 0;
     for await (const w of client.workflow.list({ query: `TaskQueue = '${TASK_QUEUE}'` })) {
