@@ -3,6 +3,7 @@
 // activities in batches: the pool records after the fact and never waits on the database to answer a request.
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config/index.ts';
+import { minReadyShare } from '../core/min-ready.ts';
 import type { NodeRecord, PoolSettings, RequestRecord } from '../core/pool-state.ts';
 import type { Orm } from '../db/orm.ts';
 import { Node, NodeRequest } from '../db/entities/index.ts';
@@ -43,10 +44,13 @@ export function nodeRecordActivities(deps: { orm: Orm; config?: Config }) {
           labels: p.labels.map((l) => ({ label: l.name, image: l.image, flavor: l.flavorName })),
         })),
         labels: Object.fromEntries(
-          config.labels.map((l) => [
-            l.name,
-            { minReady: l.minReady, ...(l.maxReadyAge === undefined ? {} : { maxReadyAge: l.maxReadyAge }) },
-          ]),
+          config.labels.map((l) => {
+            const offering = config.providers
+              .filter((p) => p.pools.some((pool) => pool.labels.some((x) => x.name === l.name)))
+              .map((p) => p.name);
+            const minReady = minReadyShare(l.minReady, offering, provider.name);
+            return [l.name, { minReady, ...(l.maxReadyAge === undefined ? {} : { maxReadyAge: l.maxReadyAge }) }];
+          }),
         ),
         ...(config.maxHoldAge === undefined ? {} : { maxHoldAge: config.maxHoldAge }),
         ...(provider.maxConcurrency === undefined ? {} : { maxConcurrency: provider.maxConcurrency }),

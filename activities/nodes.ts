@@ -24,6 +24,7 @@ import type { Server, ServerSpec } from '../providers/adapter.ts';
 import { deletedSignal, launchResultsSignal } from '../workflows/pool-api.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
 import { providerAdapter, type ProviderDeps } from './provider.ts';
+import { ServerWatch } from './server-watch.ts';
 import { sshHostKey, sshRunScript } from './ssh.ts';
 
 export interface LaunchNode {
@@ -143,26 +144,26 @@ function address(s: Server): { ip?: string; ipv6?: string } {
   return { ...(ip ? { ip } : {}), ...(s.addresses.publicIpv6 ? { ipv6: s.addresses.publicIpv6 } : {}) };
 }
 
-/** Deletes a server and waits until the cloud no longer has it (or gives up after `timeoutMs`). */
+/** Deletes a server and waits until the cloud no longer lists it; false when it is still there after `timeoutMs`. */
 async function deleteAndWait(
   adapter: ProviderAdapter,
+  watch: ServerWatch,
   id: string,
   timeoutMs: number,
-  signal?: AbortSignal,
 ): Promise<boolean> {
   await adapter.deleteServer(id);
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const s = await adapter.getServer(id);
-      if (s.state === 'deleted') return true;
-    } catch (err) {
-      if (err instanceof NotFound) return true;
-      throw err;
-    }
-    await delay(POLL_MS, undefined, signal ? { signal } : undefined);
+  try {
+    await watch.wait(
+      id,
+      (s) => !s || s.state === 'deleted',
+      timeoutMs,
+      `server ${id} still there ${timeoutMs / 1000} s after delete`,
+    );
+    return true;
+  } catch (err) {
+    if ((err as Error).message.includes('still there')) return false;
+    throw err;
   }
-  return false;
 }
 
 export function nodeActivities(deps: ProviderDeps) {
@@ -202,12 +203,14 @@ export function nodeActivities(deps: ProviderDeps) {
             `provider ${batch.provider} is not in this worker's nodepool.yaml`,
             'UnknownProvider',
           );
+        // One listing finds what an earlier attempt of this batch created; one watch follows every server booting.
+        const known = (await adapter.listServers()).filter((x) => isOwnedBy(x.metadata, provider.name));
+        const watch = new ServerWatch(adapter, POLL_MS, ctx.cancellationSignal);
         // Creates run in parallel up to max-concurrency, each waiting its turn under the provider's rate.
         const limit = pLimit(Math.max(1, provider.maxConcurrency ?? 32));
+        const cx = { adapter, watch, known, config: deps.config, provider, signal: ctx.cancellationSignal };
         await Promise.all(
-          batch.nodes
-            .filter((n) => !done.has(n.id))
-            .map((n) => limit(() => launchOne(adapter, deps.config, provider, n, ctx.cancellationSignal).then(finish))),
+          batch.nodes.filter((n) => !done.has(n.id)).map((n) => limit(() => launchOne(cx, n)).then(finish)),
         );
         await flush();
         return [...done.values()];
@@ -234,6 +237,7 @@ export function nodeActivities(deps: ProviderDeps) {
       }, REPORT_MS);
       try {
         const adapter = providerAdapter(deps, input.provider);
+        const watch = new ServerWatch(adapter, POLL_MS, ctx.cancellationSignal);
         const limit = pLimit(32);
         // Nodes whose server id we never learnt are found by name and our node id tag.
         const unknown = input.nodes.filter((n) => !n.externalId);
@@ -247,7 +251,7 @@ export function nodeActivities(deps: ProviderDeps) {
                     .filter((s) => isOwnedBy(s.metadata, input.provider) && s.metadata[TAGS.nodeId] === String(n.id))
                     .map((s) => s.id);
               for (const id of ids) {
-                if (!(await deleteAndWait(adapter, id, 10 * 60_000, ctx.cancellationSignal)))
+                if (!(await deleteAndWait(adapter, watch, id, 10 * 60_000)))
                   throw ApplicationFailure.create({
                     message: `server ${id} of node ${n.id} is still there after delete`,
                     type: 'ServerNotGone',
@@ -342,7 +346,8 @@ export function nodeActivities(deps: ProviderDeps) {
     async deleteLeakedServers(input: { provider: string; serverIds: string[] }): Promise<string[]> {
       try {
         const adapter = providerAdapter(deps, input.provider);
-        for (const id of input.serverIds) await deleteAndWait(adapter, id, 10 * 60_000);
+        const watch = new ServerWatch(adapter, POLL_MS);
+        await Promise.all(input.serverIds.map((id) => deleteAndWait(adapter, watch, id, 10 * 60_000)));
         return input.serverIds;
       } catch (err) {
         throw toApplicationFailure(err);
@@ -351,13 +356,18 @@ export function nodeActivities(deps: ProviderDeps) {
   };
 }
 
-async function launchOne(
-  adapter: ProviderAdapter,
-  config: Config | undefined,
-  provider: Provider,
-  node: LaunchNode,
-  signal: AbortSignal,
-): Promise<LaunchResult> {
+interface LaunchContext {
+  adapter: ProviderAdapter;
+  watch: ServerWatch;
+  /** Our servers as the batch started: where an earlier attempt's creates are found. */
+  known: readonly Server[];
+  config: Config | undefined;
+  provider: Provider;
+  signal: AbortSignal;
+}
+
+async function launchOne(cx: LaunchContext, node: LaunchNode): Promise<LaunchResult> {
+  const { adapter, watch, config, provider, signal } = cx;
   const { pool, label } = poolLabel(config, provider.name, node.pool, node.label);
   const retries = Math.max(1, provider.launchRetries);
   let lastReason = 'no attempt made';
@@ -368,9 +378,11 @@ async function launchOne(
       const imageId =
         node.imageId ?? (node.cloudImage ? await cloudImageId(adapter, provider, node.cloudImage) : undefined);
       if (!imageId) return { id: node.id, outcome: 'failed', reason: `label ${node.label} has no image to boot` };
-      server = await adapter.createServer(serverSpec(provider, pool, label, node, imageId, attempt));
+      server = await adapter.createServer(serverSpec(provider, pool, label, node, imageId, attempt), {
+        known: cx.known,
+      });
       lastServer = server.id;
-      const active = await waitActive(adapter, server.id, provider.launchTimeout * 1000, signal);
+      const active = await waitActive(watch, server.id, provider.launchTimeout * 1000);
       const where = address(active);
       let hostKeys: string[] = [];
       if (pool.hostKeyChecking) {
@@ -397,7 +409,20 @@ async function launchOne(
       if (err instanceof ApplicationFailure && err.nonRetryable)
         return { id: node.id, outcome: 'failed', reason: err.message, ...(server ? { externalId: server.id } : {}) };
       lastReason = `attempt ${attempt}/${retries}: ${(err as Error).message}`;
-      if (server) await deleteAndWait(adapter, server.id, 5 * 60_000, signal).catch(() => undefined);
+      if (server && label.consoleLog) {
+        // console-log: the boot log of a server that did not come up goes to the worker's log.
+        const log = await adapter
+          .getConsoleOutput(server.id, 100)
+          .catch((e: Error) => `(no console log: ${e.message})`);
+        Context.current().log.warn(`console log of ${node.hostname} (${server.id}) after a failed launch`, {
+          provider: provider.name,
+          node: node.id,
+          reason: lastReason,
+          console: log,
+        });
+        lastReason += ' (console log in the worker log)';
+      }
+      if (server) await deleteAndWait(adapter, watch, server.id, 5 * 60_000).catch(() => undefined);
     }
   }
   return {
@@ -408,21 +433,16 @@ async function launchOne(
   };
 }
 
-async function waitActive(
-  adapter: ProviderAdapter,
-  id: string,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<Server> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await adapter.getServer(id);
-    if (s.state === 'active') return s;
-    if (s.state === 'error') throw new Error(`server ${id} went to ERROR${s.fault ? `: ${s.fault}` : ''}`);
-    if (Date.now() > deadline)
-      throw new Error(`server ${id} not ACTIVE within ${timeoutMs / 1000} s (launch-timeout), still ${s.rawStatus}`);
-    await delay(POLL_MS, undefined, { signal });
-  }
+async function waitActive(watch: ServerWatch, id: string, timeoutMs: number): Promise<Server> {
+  const s = await watch.wait(
+    id,
+    (x) => !x || x.state === 'active' || x.state === 'error' || x.state === 'deleted',
+    timeoutMs,
+    `server ${id} not ACTIVE within ${timeoutMs / 1000} s (launch-timeout)`,
+  );
+  if (!s || s.state === 'deleted') throw new Error(`server ${id} vanished while booting`);
+  if (s.state === 'error') throw new Error(`server ${id} went to ERROR${s.fault ? `: ${s.fault}` : ''}`);
+  return s;
 }
 
 async function waitSsh(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<string> {

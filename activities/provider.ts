@@ -3,6 +3,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config/index.ts';
 import { inventory } from '../core/provider-inventory.ts';
+import { paced } from './rate.ts';
 import { adapterForCloud, toApplicationFailure, type ProviderAdapter } from '../providers/index.ts';
 
 export interface ProviderDeps {
@@ -41,10 +42,11 @@ export function providerAdapter(deps: ProviderDeps, providerName: string): Provi
       'UnknownProvider',
     );
   }
-  return adapterForCloud(provider.cloud, {
+  const adapter = adapterForCloud(provider.cloud, {
     ...(provider.regionName === undefined ? {} : { region: provider.regionName }),
     ...(deps.cloudEnv === undefined ? {} : { env: deps.cloudEnv }),
   });
+  return paced(adapter, provider.name, provider.rate);
 }
 
 export function providerActivities(deps: ProviderDeps) {

@@ -167,6 +167,8 @@ export function snapshotActivities(deps: ProviderDeps) {
           throw ApplicationFailure.create({
             message: `the setup script ${diskimage.script} exited ${code} on ${input.templateName} (see the build log)`,
             type: 'SnapshotSetupFailed',
+            // The script decides: a failing setup is the image's fault, not the cloud's; the next build retries.
+            nonRetryable: true,
           });
 
         step('snapshotting');

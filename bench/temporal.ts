@@ -5,9 +5,8 @@
 // continue-as-new). It starts its own dev server (in memory, free loopback ports, the flags scripts/test-env.ts
 // uses) and its own worker in this process, checks every count and exits non-zero when one is wrong. Prints a
 // Markdown table; `--write-doc` also replaces the results in docs/BENCHMARKS.md.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,9 +19,8 @@ import {
   Worker,
   type LogEntry,
 } from '@temporalio/worker';
-import { ensureTemporalCli, freePort } from '../scripts/tools.ts';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
 import { fmt, machineLine, percentile, sh, timed, writeResults } from './report.ts';
+import { startServer, type Server } from './server.ts';
 import {
   bumpSignal,
   bumpUpdate,
@@ -58,37 +56,6 @@ function check(ok: boolean, what: string): asserts ok {
 
 // ---------------------------------------------------------------------------------------------------------
 // The server and the worker.
-
-interface Server {
-  proc: ChildProcess;
-  address: string;
-  version: string;
-}
-
-async function startServer(logDir: string): Promise<Server> {
-  const cli = ensureTemporalCli();
-  const version = spawnSync(cli, ['--version'], { encoding: 'utf8' }).stdout.trim();
-  const port = await freePort();
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port)];
-  args.push('--ui-port', String(await freePort()), '--log-level', 'warn');
-  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
-  const out = openSync(join(logDir, 'temporal.log'), 'w');
-  const proc = spawn(cli, args, { stdio: ['ignore', out, out] });
-  const address = `127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`temporal server exited with ${proc.exitCode}; see its log`);
-    try {
-      const conn = await Connection.connect({ address, connectTimeout: 1000 });
-      await conn.workflowService.getSystemInfo({});
-      await conn.close();
-      return { proc, address, version };
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`temporal server not ready at ${address}: ${(err as Error).message}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
 
 const activities: BenchActivities = { noop: async (i) => i };
 

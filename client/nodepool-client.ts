@@ -26,19 +26,34 @@ export interface NodepoolClientOptions {
   providers?: string[];
   /** How long one answer from a pool may take. */
   queryTimeoutMs?: number;
+  /** How long what the pools offer (READY nodes, room) is trusted before they are asked again. */
+  offerTtlMs?: number;
 }
 
 export class NodepoolError extends Error {}
+
+const ATTEMPT_MS = 3_000;
+
+/** An error and its causes in one line: the SDK's own message is often only "Failed to query Workflow". */
+function describe(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e instanceof Error && parts.length < 4; e = e.cause) parts.push(e.message);
+  return parts.join(': ');
+}
 
 export class NodepoolClient {
   readonly #client: Client;
   readonly #providers: string[] | undefined;
   readonly #timeout: number;
+  readonly #offerTtlMs: number;
+  #cache: { at: number; offers: ProviderOffer[] } | undefined;
+  readonly #routes = new Map<string, string>();
 
   constructor(client: Client, opts: NodepoolClientOptions = {}) {
     this.#client = client;
     this.#providers = opts.providers;
     this.#timeout = opts.queryTimeoutMs ?? 10_000;
+    this.#offerTtlMs = opts.offerTtlMs ?? 500;
   }
 
   async providers(): Promise<string[]> {
@@ -55,8 +70,24 @@ export class NodepoolClient {
     return this.#client.workflow.getHandle(poolWorkflowId(provider));
   }
 
+  /**
+   * One question to a pool, within the deadline. A pool between two runs (continue-as-new) answers the first try
+   * with "already completed"; asking again reaches the new run. Queries are read-only and updates carry the
+   * request's key, so asking again is safe.
+   */
   async #ask<T>(fn: () => Promise<T>): Promise<T> {
-    return this.#client.withDeadline(Date.now() + this.#timeout, fn);
+    const deadline = Date.now() + this.#timeout;
+    for (let attempt = 1; ; attempt++) {
+      // Each try gets a few seconds, not the whole budget: an update that reached a run just as it continued as
+      // new is never answered, and the next try reaches the new run.
+      const tryUntil = Math.min(deadline, Date.now() + ATTEMPT_MS);
+      try {
+        return await this.#client.withDeadline(tryUntil, fn);
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError || Date.now() >= deadline - 10) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(25 * 2 ** attempt, 500)));
+      }
+    }
   }
 
   /** Every provider's answer, skipping pools that do not run; a pool that does not answer is an error. */
@@ -68,7 +99,7 @@ export class NodepoolClient {
           return { provider, value: await this.#ask(() => fn(provider)) };
         } catch (err) {
           if (err instanceof WorkflowNotFoundError) return undefined;
-          throw new NodepoolError(`the pool of ${provider} did not answer: ${(err as Error).message}`);
+          throw new NodepoolError(`the pool of ${provider} did not answer: ${describe(err)}`);
         }
       }),
     );
@@ -76,33 +107,63 @@ export class NodepoolClient {
   }
 
   /**
+   * What every pool offers, asked at most every `offerTtlMs`: asking all pools for every request would cost
+   * more than the request itself. A fresh round also tells whether some pool already knows `key`.
+   */
+  async #offers(labels: string[], key: string): Promise<{ offers: ProviderOffer[]; knows?: RequestStatus }> {
+    const cached = this.#cache;
+    if (cached && Date.now() - cached.at < this.#offerTtlMs) return { offers: cached.offers };
+    const answers = await this.#each((p) => this.#pool(p).query(offerQuery, labels, key));
+    this.#cache = { at: Date.now(), offers: answers.map((a) => a.value.offer) };
+    const knows = answers.find((a) => a.value.knows)?.value.knows;
+    return { offers: this.#cache.offers, ...(knows ? { knows } : {}) };
+  }
+
+  #remember(key: string, provider: string): void {
+    this.#routes.set(key, provider);
+    // The newest few thousand keys are enough: a retry follows its first submission closely.
+    if (this.#routes.size > 10_000) this.#routes.delete(this.#routes.keys().next().value as string);
+  }
+
+  /**
    * Submits a request and, with `wait`, resolves once it is fulfilled or failed (or `timeoutMs` passes, with
-   * the request still pending). The key makes it idempotent: the same key returns the same request.
+   * the request still pending). The key makes it idempotent: resubmitted through this client it goes to the same
+   * pool, which answers with the same request; resubmitted from elsewhere, the first round of offer queries finds
+   * the pool that holds it (two submissions of one key racing from two processes within `offerTtlMs` are the
+   * one case that can reach two pools).
    */
   async requestNodes(req: NodeRequestInput, opts: { wait?: boolean; timeoutMs?: number } = {}): Promise<RequestStatus> {
-    const answers = await this.#each((p) => this.#pool(p).query(offerQuery, req.labels, req.key));
-    const known = answers.find((a) => a.value.knows)?.value.knows;
-    let status: RequestStatus;
-    if (known) status = known;
-    else {
-      const offers: ProviderOffer[] = answers.map((a) => a.value.offer);
-      const route = routeRequest(req.labels, offers);
-      if ('fail' in route)
-        return {
-          key: req.key,
-          provider: '',
-          state: 'failed',
-          labels: req.labels,
-          priority: req.priority ?? 200,
-          requestor: req.requestor,
-          reason: route.fail,
-          nodes: [],
-          submittedAt: Date.now(),
-        };
+    let provider = this.#routes.get(req.key);
+    let status: RequestStatus | undefined;
+    if (provider === undefined) {
+      const { offers, knows } = await this.#offers(req.labels, req.key);
+      if (knows) status = knows;
+      else {
+        const route = routeRequest(req.labels, offers);
+        if ('fail' in route)
+          return {
+            key: req.key,
+            provider: '',
+            state: 'failed',
+            labels: req.labels,
+            priority: req.priority ?? 200,
+            requestor: req.requestor,
+            reason: route.fail,
+            nodes: [],
+            submittedAt: Date.now(),
+          };
+        provider = route.provider;
+      }
+    }
+    if (!status) {
+      const to = provider as string;
       status = await this.#ask(() =>
-        this.#pool(route.provider).executeUpdate(requestNodesUpdate, { args: [req], updateId: req.key }),
+        this.#pool(to).executeUpdate(requestNodesUpdate, { args: [req], updateId: req.key }),
       );
     }
+    this.#remember(req.key, status.provider);
+    // A request that had to wait was routed on stale offers: the next one asks the pools again.
+    if (status.state === 'pending') this.#cache = undefined;
     if (!opts.wait || status.state !== 'pending') return status;
     return this.waitFor(status, opts.timeoutMs ?? 0);
   }
@@ -132,13 +193,21 @@ export class NodepoolClient {
     return found.provider;
   }
 
-  /** The user is done with these nodes: they are deleted and replaced. */
-  async release(ids: number[]): Promise<{ id: number; provider: string }[]> {
+  /**
+   * The user is done with these nodes: they are deleted and replaced. Nodes as a request returned them carry
+   * their provider; bare ids are looked up in every pool first.
+   */
+  async release(nodes: (number | { id: number; provider: string })[]): Promise<{ id: number; provider: string }[]> {
+    const byProvider = new Map<string, number[]>();
+    for (const n of nodes) {
+      const provider = typeof n === 'number' ? await this.#providerOf(n) : n.provider;
+      const id = typeof n === 'number' ? n : n.id;
+      byProvider.set(provider, [...(byProvider.get(provider) ?? []), id]);
+    }
     const out: { id: number; provider: string }[] = [];
-    for (const id of ids) {
-      const provider = await this.#providerOf(id);
-      await this.#pool(provider).signal(releaseNodesSignal, [id]);
-      out.push({ id, provider });
+    for (const [provider, ids] of byProvider) {
+      await this.#ask(() => this.#pool(provider).signal(releaseNodesSignal, ids));
+      out.push(...ids.map((id) => ({ id, provider })));
     }
     return out;
   }

@@ -70,7 +70,14 @@ export interface PoolState {
   flavors: Record<string, Resources>;
   /** Servers tagged as ours but unknown: server id → consecutive reconciles seen and first sighting. */
   leakSuspects: Record<string, { seen: number; since: number }>;
+  /** Labels whose min-ready launches keep failing: failures in a row, and no refill before `until`. */
+  labelBackoff?: Record<string, { failures: number; until: number; reason: string }>;
 }
+
+/** After this many failed launches in a row, a label's min-ready refills back off (doubling, up to 10 minutes). */
+export const BACKOFF_AFTER = 3;
+const BACKOFF_BASE_MS = 10_000;
+const BACKOFF_MAX_MS = 600_000;
 
 /** A node transition to record in PostgreSQL. */
 export interface NodeChange {
@@ -100,7 +107,18 @@ export function emptyPoolState(): PoolState {
 }
 
 /** The planner's input from the pool's state. */
+/** Labels whose min-ready refills wait for a backoff to pass, with why. */
+export function backedOffLabels(state: PoolState, now: number): { label: string; reason: string }[] {
+  return Object.entries(state.labelBackoff ?? {})
+    .filter(([, b]) => b.until > now)
+    .map(([label, b]) => ({
+      label,
+      reason: `${b.failures} launches failed in a row (last: ${b.reason}); next min-ready launch in ${Math.ceil((b.until - now) / 1000)} s`,
+    }));
+}
+
 export function plannerInput(state: PoolState, settings: PoolSettings, now: number): PlannerInput {
+  const waiting = new Set(backedOffLabels(state, now).map((b) => b.label));
   const withResources = settings.pools.map((p) => ({
     ...p,
     labels: p.labels.map((l) => {
@@ -112,7 +130,10 @@ export function plannerInput(state: PoolState, settings: PoolSettings, now: numb
     now,
     provider: settings.provider,
     pools: withResources,
-    labels: settings.labels,
+    // A label in backoff refills nothing; requests still launch for it (and fail on their own if it is broken).
+    labels: Object.fromEntries(
+      Object.entries(settings.labels).map(([l, p]) => [l, waiting.has(l) ? { ...p, minReady: 0 } : p]),
+    ),
     ...(settings.maxHoldAge === undefined ? {} : { maxHoldAge: settings.maxHoldAge }),
     ...(settings.maxConcurrency === undefined ? {} : { maxConcurrency: settings.maxConcurrency }),
     quota: settings.ignoreQuota ? { instances: null, cores: null, ramMB: null } : state.quota,
@@ -259,10 +280,14 @@ export function applyLaunchResults(
 ): {
   state: PoolState;
   nodeChanges: NodeChange[];
+  requestChanges: RequestChange[];
   quotaHit: boolean;
   validated: { uploadId: number; ok: boolean; reason?: string }[];
 } {
   const nodeChanges: NodeChange[] = [];
+  const requestChanges: RequestChange[] = [];
+  let requests = state.requests;
+  const backoff = { ...(state.labelBackoff ?? {}) };
   const validated: { uploadId: number; ok: boolean; reason?: string }[] = [];
   let quotaHit = false;
   let nodes = state.nodes;
@@ -284,6 +309,7 @@ export function applyLaunchResults(
         ...(r.az ? { az: r.az } : {}),
       };
       nodeChanges.push({ id: n.id, state: 'ready' });
+      if (!n.validation) delete backoff[n.label];
       if (n.validation && n.uploadId !== undefined) {
         validated.push({ uploadId: n.uploadId, ok: true });
         // A validation node has done its job once it booted: it is used up.
@@ -301,6 +327,22 @@ export function applyLaunchResults(
       nodeChanges.push({ id: n.id, state: 'failed', reason: r.reason });
       if (n.validation && n.uploadId !== undefined)
         validated.push({ uploadId: n.uploadId, ok: false, reason: r.reason });
+      else if (n.requestKey !== undefined) {
+        // launch-retries are spent: the request fails, as nodepool declines it, instead of launching forever.
+        const reason = `launching ${n.label} failed: ${r.reason}`;
+        const key = n.requestKey;
+        if (requests.some((q) => q.key === key && q.state === 'pending')) {
+          requests = requests.map((q) =>
+            q.key === key && q.state === 'pending' ? { ...q, state: 'failed' as const, reason, doneAt: now } : q,
+          );
+          requestChanges.push({ key, state: 'failed', reason });
+        }
+      } else {
+        const failures = (backoff[n.label]?.failures ?? 0) + 1;
+        const wait =
+          failures < BACKOFF_AFTER ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (failures - BACKOFF_AFTER));
+        backoff[n.label] = { failures, until: now + wait, reason: r.reason };
+      }
     } else {
       quotaHit = true;
       nodeChanges.push({ id: n.id, state: 'deleted', reason: r.reason });
@@ -311,8 +353,15 @@ export function applyLaunchResults(
   }
   const doneValidations = new Set(validated.map((v) => v.uploadId));
   return {
-    state: { ...state, nodes, validations: state.validations.filter((v) => !doneValidations.has(v.uploadId)) },
+    state: {
+      ...state,
+      nodes,
+      requests,
+      labelBackoff: backoff,
+      validations: state.validations.filter((v) => !doneValidations.has(v.uploadId)),
+    },
     nodeChanges,
+    requestChanges,
     quotaHit,
     validated,
   };

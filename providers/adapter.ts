@@ -132,6 +132,14 @@ export interface CreateServerImageOptions {
   staleQueuedAfterMs?: number;
 }
 
+export interface CreateServerOptions {
+  /**
+   * A listing of the project's servers the caller took before this create (a batch launcher lists once for many
+   * creates): the idempotency lookup searches it instead of asking the cloud again.
+   */
+  known?: readonly Server[];
+}
+
 export interface ProviderAdapter {
   /** The clouds.yaml cloud name; safe to log. */
   readonly cloudName: string;
@@ -139,7 +147,7 @@ export interface ProviderAdapter {
   readonly imageFormat: string;
 
   /** Idempotent: returns the existing server if one with this name and these tags already exists. */
-  createServer(spec: ServerSpec): Promise<Server>;
+  createServer(spec: ServerSpec, opts?: CreateServerOptions): Promise<Server>;
   /** Throws NotFound when the server does not exist. */
   getServer(id: string): Promise<Server>;
   /** A 404 means the work is done. */
@@ -151,6 +159,8 @@ export interface ProviderAdapter {
    * a retry reuses the snapshot an earlier attempt started, unless it is still `queued` after
    * `opts.staleQueuedAfterMs`: then that one is deleted and a fresh snapshot taken.
    */
+  /** The server's console log (its last `lines` lines when given), for diagnosing a node that did not boot. */
+  getConsoleOutput(serverId: string, lines?: number): Promise<string>;
   createServerImage(
     serverId: string,
     name: string,

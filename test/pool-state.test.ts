@@ -7,6 +7,7 @@ import {
   applyDeleted,
   applyLaunchResults,
   applyPlan,
+  backedOffLabels,
   deleteNode,
   emptyPoolState,
   holdNode,
@@ -348,4 +349,50 @@ test('property: launch results never create nodes and never touch nodes that are
       },
     ),
   );
+});
+
+test('a launch that spent its retries fails its request, as nodepool declines it, instead of launching forever', () => {
+  const s = stateWith([node(1, 'building', { requestKey: 'r' }), node(2, 'ready', { requestKey: 'r', label: 'big' })], {
+    requests: [
+      {
+        key: 'r',
+        labels: ['ubuntu', 'big'],
+        priority: 200,
+        requestor: 'ci',
+        submittedAt: 0,
+        state: 'pending',
+        nodeIds: [],
+      },
+    ],
+  });
+  const r = applyLaunchResults(s, [{ id: 1, outcome: 'failed', reason: 'launch failed 3 times; last: ERROR' }], 10);
+  assert.equal(r.state.requests[0]?.state, 'failed');
+  assert.equal(r.state.requests[0]?.reason, 'launching ubuntu failed: launch failed 3 times; last: ERROR');
+  assert.deepEqual(r.requestChanges, [
+    { key: 'r', state: 'failed', reason: 'launching ubuntu failed: launch failed 3 times; last: ERROR' },
+  ]);
+  assert.equal(r.state.labelBackoff?.ubuntu, undefined, 'a request launch does not count against min-ready');
+});
+
+test('min-ready refills of a label whose launches keep failing back off, doubling; a READY node clears it', () => {
+  let s = stateWith([]);
+  const fail = (id: number, at: number) => {
+    s = { ...s, nodes: [...s.nodes, node(id, 'building')] };
+    s = applyLaunchResults(s, [{ id, outcome: 'failed', reason: 'no SSH' }], at).state;
+  };
+  fail(1, 0);
+  fail(2, 0);
+  assert.deepEqual(backedOffLabels(s, 0), [], 'two failures: no backoff yet');
+  fail(3, 0);
+  assert.match(
+    backedOffLabels(s, 0)[0]?.reason ?? '',
+    /^3 launches failed in a row \(last: no SSH\); next min-ready launch in 10 s$/,
+  );
+  assert.equal(plannerInput(s, settings, 5_000).labels.ubuntu?.minReady, 0);
+  assert.equal(plannerInput(s, settings, 10_000).labels.ubuntu?.minReady, 2, 'after the backoff, refills resume');
+  fail(4, 10_000);
+  assert.equal(s.labelBackoff?.ubuntu?.until, 30_000, 'the next failure doubles the wait');
+  s = { ...s, nodes: [...s.nodes, node(5, 'building')] };
+  s = applyLaunchResults(s, [{ id: 5, outcome: 'ready', externalId: 'x', hostKeys: [] }], 11_000).state;
+  assert.deepEqual(backedOffLabels(s, 11_000), []);
 });

@@ -182,34 +182,34 @@ test('a request no provider can serve fails at once with the reason', async () =
 });
 
 test('hold keeps a node out of use until its expiry; delete removes any node', async () => {
-  const [n] = await readySmall(1);
-  assert.ok(n);
-  const hold = await env.cli(['hold', String(n.id), '--reason', 'debugging job 42', '--expires', '2s']);
+  const [a, b] = await readySmall(2);
+  assert.ok(a && b);
+  // A long hold: listed as held, not used, until an operator deletes it.
+  const hold = await env.cli(['hold', String(a.id), '--reason', 'debugging job 42', '--expires', '1h']);
   assert.equal(hold.code, 0, hold.stderr);
-  assert.match(hold.stdout, new RegExp(`node ${n.id} in ${provider} held until .*: debugging job 42`));
-  const held = (await nodes()).find((x) => x.id === n.id);
-  assert.equal(held?.state, 'hold');
-  assert.match(await env.cli(['list']).then((x) => x.stdout), /held: debugging job 42/);
-  // The hold expires: the node is deleted, not returned to use.
+  assert.match(hold.stdout, new RegExp(`node ${a.id} in ${provider} held until .*: debugging job 42`));
+  assert.equal((await nodes()).find((x) => x.id === a.id)?.state, 'hold');
+  assert.match((await env.cli(['list'])).stdout, new RegExp(`\\| ${a.id} .*\\| hold .*held: debugging job 42`));
+  const del = await env.cli(['delete', String(a.id)]);
+  assert.equal(del.code, 0, del.stderr);
+  await until(
+    'the deleted node to go',
+    async () => ((await nodes()).some((x) => x.id === a.id) ? undefined : true),
+    60_000,
+  );
+
+  // A short hold expires: the node is deleted, not returned to use.
+  const short = await env.cli(['hold', String(b.id), '--reason', 'quick look', '--expires', '2s']);
+  assert.equal(short.code, 0, short.stderr);
   await until(
     'the held node to go after its expiry',
-    async () => ((await nodes()).some((x) => x.id === n.id) ? undefined : true),
+    async () => ((await nodes()).some((x) => x.id === b.id) ? undefined : true),
     60_000,
   );
 
   const bad = await env.cli(['hold', '999999', '--reason', 'x']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /node 999999 is not in any pool/);
-
-  const [m] = await readySmall(1);
-  assert.ok(m);
-  const del = await env.cli(['delete', String(m.id)]);
-  assert.equal(del.code, 0, del.stderr);
-  await until(
-    'the deleted node to go',
-    async () => ((await nodes()).some((x) => x.id === m.id) ? undefined : true),
-    60_000,
-  );
   await readySmall(2);
 });
 
@@ -218,4 +218,10 @@ test('the pool answers "why is nothing launching?" in its summary and request-li
   assert.equal(view.provider, provider);
   assert.ok(view.occupancy.some((o) => o.label === 'small' && (o.states.ready ?? 0) >= 2));
   assert.match(view.summary, new RegExp(`^${provider}: `));
+  // `nodepool info` shows the same occupancy next to what the cloud holds.
+  const info = await env.cli(['info', provider]);
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(info.stdout, new RegExp(`^Pool: ${provider}: `, 'm'));
+  assert.match(info.stdout, /\| Pool +\| Label +\| Building +\| Ready +\| In-use +\|/);
+  assert.match(info.stdout, /\| main +\| small +\| \d+ +\| [2-9] /);
 });

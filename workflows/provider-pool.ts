@@ -15,6 +15,7 @@ import {
   proxyLocalActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   uuid4,
   workflowInfo,
@@ -28,6 +29,7 @@ import {
   applyDeleted,
   applyLaunchResults,
   applyPlan,
+  backedOffLabels,
   deleteNode,
   emptyPoolState,
   holdNode,
@@ -88,6 +90,12 @@ const records = proxyLocalActivities<Activities>({
   retry: { initialInterval: '200 milliseconds', maximumInterval: '10 seconds' },
 });
 
+// The record of every transition: retried until PostgreSQL takes it (the workflow's state is the truth meanwhile).
+const { recordPoolChanges } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
 const cloud = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5 },
@@ -115,6 +123,8 @@ const MAX_EVENTS = 8_000;
 const MAX_UPDATES = 1_500;
 // Past this, continue-as-new even with launches in flight (the next run resumes them).
 const HARD_MAX_EVENTS = 20_000;
+// How long continue-as-new waits for launches and deletions in flight before it goes anyway.
+const MAX_DRAIN_MS = 30_000;
 
 function failureText(err: unknown): string {
   let cause: unknown = err;
@@ -137,6 +147,7 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
   let lastPlan: Plan | undefined;
   let updates = 0;
   let draining = false;
+  let drainingSince = 0;
   const launching = new Set<number>();
   const deleting = new Set<number>();
   const background: Promise<void>[] = [];
@@ -245,10 +256,12 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
     state = applied.state;
     recordNodes(applied.nodeChanges);
     recordRequests(applied.requestChanges);
-    if (plan.launch.length > launchable.length) dirty = true;
+    // More launches than reserved ids: plan again once ids are reserved (never while draining, or the loop spins).
+    if (!quick && !draining && plan.launch.length > launchable.length) dirty = true;
     if (!quick) {
       startLaunches(applied.launches);
-      startDeletions(applied.deletions);
+      // While draining for continue-as-new nothing new starts: the next run starts the deletions marked here.
+      if (!draining) startDeletions(applied.deletions);
     }
   }
 
@@ -339,6 +352,7 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
     const applied = applyLaunchResults(state, results, Date.now());
     state = applied.state;
     recordNodes(applied.nodeChanges);
+    recordRequests(applied.requestChanges);
     if (applied.quotaHit) lastReconcile = 0;
     for (const v of applied.validated) {
       background.push(
@@ -417,7 +431,7 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
       provider,
       nodes: state.nodes.map((n) => ({ ...n, provider, stateAgeSeconds: Math.max(0, (now - n.stateSince) / 1000) })),
       requests: state.requests,
-      minReadyWaits: lastPlan?.minReadyWait ?? [],
+      minReadyWaits: [...backedOffLabels(state, now), ...(lastPlan?.minReadyWait ?? [])],
       occupancy: [...occupancy.values()],
       quota: state.quota,
       summary: summary(),
@@ -507,6 +521,8 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
 
   function nextWake(now: number): number {
     let at = lastReconcile + reconcileMs;
+    if (draining) at = Math.min(at, drainingSince + MAX_DRAIN_MS + 1);
+    for (const b of Object.values(state.labelBackoff ?? {})) if (b.until > now) at = Math.min(at, b.until);
     const labels = settings?.labels ?? {};
     for (const n of state.nodes) {
       const age = labels[n.label]?.maxReadyAge;
@@ -519,17 +535,43 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
     return Math.max(1, at - now);
   }
 
+  /**
+   * Records what changed in PostgreSQL, in the background: one activity at a time, each taking everything
+   * pending, so a burst of changes is one write and no answer to a request waits for the database.
+   */
+  let flushing = false;
+  function startFlush(): void {
+    if (flushing || (pendingNodes.size === 0 && pendingRequests.size === 0)) return;
+    flushing = true;
+    const batch: PoolRecords = { provider, nodes: [...pendingNodes.values()], requests: [...pendingRequests.values()] };
+    pendingNodes.clear();
+    pendingRequests.clear();
+    background.push(
+      recordPoolChanges(batch).finally(() => {
+        flushing = false;
+        startFlush();
+      }),
+    );
+  }
   async function flushRecords(): Promise<void> {
-    while (pendingNodes.size > 0 || pendingRequests.size > 0) {
-      const batch: PoolRecords = {
-        provider,
-        nodes: [...pendingNodes.values()],
-        requests: [...pendingRequests.values()],
-      };
-      pendingNodes.clear();
-      pendingRequests.clear();
-      await records.recordPoolChanges(batch);
-    }
+    startFlush();
+    await condition(() => !flushing && pendingNodes.size === 0 && pendingRequests.size === 0);
+  }
+
+  /**
+   * Timers for time-based work (reconcile, max-ready-age, hold expiry). A timer is only started when the next
+   * wake-up moves earlier than every timer already running: one per wake-up, not one per loop (a loop that woke
+   * for a request would otherwise start and cancel a timer each time, two history events per request).
+   */
+  let woke = false;
+  const wakes = new Set<number>();
+  function armWake(at: number): void {
+    if (at >= Math.min(Infinity, ...wakes)) return;
+    wakes.add(at);
+    void sleep(Math.max(1, at - Date.now())).then(() => {
+      wakes.delete(at);
+      woke = true;
+    });
   }
 
   // ---- the loop ----------------------------------------------------------------------------------------
@@ -568,17 +610,23 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
     }
     state = pruneRequests(state, Date.now(), keepRequestsMs);
     dirty = false;
-    resumeLaunches();
-    startDeletions(state.nodes.filter((n) => n.state === 'deleting'));
+    if (!draining) {
+      resumeLaunches();
+      startDeletions(state.nodes.filter((n) => n.state === 'deleting'));
+    }
     planAndApply(false);
-    await flushRecords();
+    startFlush();
     setCurrentDetails(summary());
 
     const info = workflowInfo();
     if (info.historyLength > (input.maxEvents ?? MAX_EVENTS) || updates > MAX_UPDATES || info.continueAsNewSuggested) {
-      // Launches and deletions finish in this run first, unless the history must go now.
+      // Launches and deletions in flight finish in this run first (their results come back here), unless the
+      // history must go now or they take long: the next run resumes whatever is still building or deleting.
+      if (!draining) drainingSince = Date.now();
       draining = true;
-      if ((launching.size === 0 && deleting.size === 0) || info.historyLength > HARD_MAX_EVENTS || updates > 1_900) {
+      const idle = launching.size === 0 && deleting.size === 0;
+      const waited = Date.now() - drainingSince > MAX_DRAIN_MS;
+      if (idle || waited || info.historyLength > HARD_MAX_EVENTS || updates > 1_900) {
         await condition(allHandlersFinished);
         await flushRecords();
         await continueAsNew<typeof providerPool>({
@@ -590,10 +638,9 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
         });
       }
     }
-    await condition(
-      () => dirty || needSettings || pendingNodes.size > 0 || pendingRequests.size > 0,
-      nextWake(Date.now()),
-    );
+    armWake(Date.now() + nextWake(Date.now()));
+    await condition(() => dirty || needSettings || woke);
+    woke = false;
   }
 }
 

@@ -2,6 +2,8 @@
 // credentials), never by the CLI itself.
 import { randomUUID } from 'node:crypto';
 import type { ProviderSnapshot } from '../../activities/provider.ts';
+import { poolWorkflowId } from '../../workflows/ids.ts';
+import { poolQuery, type PoolView } from '../../workflows/pool-api.ts';
 import { providerInfo } from '../../workflows/provider-info.ts';
 import { askWorker } from '../ask-worker.ts';
 import { CliError } from '../errors.ts';
@@ -12,9 +14,23 @@ import type { InfoArgs } from '../commands/info.ts';
 const of = (used: number | undefined, limit: number | null | undefined): string =>
   `${used ?? 0}/${limit === null || limit === undefined ? 'unlimited' : limit}`;
 
-export function renderInfo(s: ProviderSnapshot): string {
+/** The pool's occupancy per pool and label, and its one-line summary ("why is nothing launching?"). */
+export function renderOccupancy(p: PoolView): string {
+  const states = ['building', 'ready', 'in-use', 'used', 'hold', 'deleting', 'failed'];
+  return [
+    `Pool: ${p.summary}`,
+    table(
+      ['Pool', 'Label', ...states.map((x) => x.charAt(0).toUpperCase() + x.slice(1))],
+      p.occupancy.map((o) => [o.pool, o.label, ...states.map((x) => o.states[x] ?? 0)]),
+    ),
+    ...p.minReadyWaits.map((w) => `min-ready ${w.label} waits: ${w.reason}`),
+  ].join('\n');
+}
+
+export function renderInfo(s: ProviderSnapshot, pool?: PoolView): string {
   const q = s.quota;
   return [
+    ...(pool ? [renderOccupancy(pool), ''] : []),
     `Provider ${s.provider} (cloud ${s.cloud}${s.region ? `, region ${s.region}` : ''}, image format ${s.imageFormat})`,
     `Quota: instances ${of(q.usage.instances, q.limits.instances)}, cores ${of(q.usage.cores, q.limits.cores)}, ram ${of(q.usage.ramMB, q.limits.ramMB)} MB`,
     '',
@@ -46,12 +62,21 @@ export async function info(args: InfoArgs): Promise<void> {
   }
   const t = await connectTemporal(config);
   try {
-    const snapshot = await askWorker(t, providerInfo, [args.provider], {
-      timeoutSeconds: args.timeout,
-      workflowId: `provider-info/${args.provider}/${randomUUID()}`,
-      what: `info ${args.provider}`,
-    });
-    process.stdout.write(args.json ? `${JSON.stringify(snapshot, null, 2)}\n` : `${renderInfo(snapshot)}\n`);
+    const [snapshot, pool] = await Promise.all([
+      askWorker(t, providerInfo, [args.provider], {
+        timeoutSeconds: args.timeout,
+        workflowId: `provider-info/${args.provider}/${randomUUID()}`,
+        what: `info ${args.provider}`,
+      }),
+      // A provider without pools has no pool workflow: its occupancy is simply not shown.
+      t.client.workflow
+        .getHandle(poolWorkflowId(args.provider))
+        .query(poolQuery)
+        .catch(() => undefined),
+    ]);
+    process.stdout.write(
+      args.json ? `${JSON.stringify({ ...snapshot, pool }, null, 2)}\n` : `${renderInfo(snapshot, pool)}\n`,
+    );
   } finally {
     await t.close();
   }

@@ -4,6 +4,7 @@ import { createHash, getHashes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { inspect } from 'node:util';
 import type {
+  CreateServerOptions,
   CreateServerImageOptions,
   DeleteResult,
   Flavor,
@@ -94,7 +95,7 @@ export class OpenStackAdapter implements ProviderAdapter {
     return this.toString();
   }
 
-  async createServer(spec: ServerSpec): Promise<Server> {
+  async createServer(spec: ServerSpec, opts: CreateServerOptions = {}): Promise<Server> {
     validateMetadata(spec.metadata);
     if (!spec.metadata[TAGS.provider]) {
       throw new Invalid(
@@ -108,7 +109,15 @@ export class OpenStackAdapter implements ProviderAdapter {
         operation: 'server.create',
       });
     }
-    const existing = await this.#findServer(spec.name, spec.metadata);
+    const existing = opts.known
+      ? opts.known.find(
+          (s) =>
+            s.name === spec.name &&
+            hasTags(s.metadata, spec.metadata) &&
+            s.state !== 'deleted' &&
+            s.state !== 'deleting',
+        )
+      : await this.#findServer(spec.name, spec.metadata);
     if (existing) return existing;
 
     const flavor = await this.#flavor(spec.flavor);
@@ -174,6 +183,10 @@ export class OpenStackAdapter implements ProviderAdapter {
 
   async listServers(): Promise<Server[]> {
     return this.#withFlavorIds((await this.#nova.listServers()).map(toServer));
+  }
+
+  async getConsoleOutput(serverId: string, lines?: number): Promise<string> {
+    return this.#nova.consoleOutput(serverId, lines);
   }
 
   async createServerImage(

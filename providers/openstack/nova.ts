@@ -165,6 +165,18 @@ export class NovaClient {
     };
   }
 
+  /** The os-getConsoleOutput action: the server's console log, its last `length` lines when given. */
+  async consoleOutput(serverId: string, length?: number): Promise<string> {
+    const res = await this.#call({
+      operation: 'server.action',
+      method: 'POST',
+      path: `/servers/${encodeURIComponent(serverId)}/action`,
+      headers: VERSION_HEADERS,
+      json: { 'os-getConsoleOutput': length === undefined ? {} : { length } },
+    });
+    return (res.body as { output?: string } | undefined)?.output ?? '';
+  }
+
   /** The createImage action; returns the new Glance image ID. */
   async createImage(serverId: string, name: string, metadata: Metadata): Promise<string> {
     const res = await this.#call({

@@ -39,7 +39,7 @@ export interface NodepoolEnv {
   /** Starts the worker in this process (the default) and returns a stop function. */
   startWorker(): Promise<() => Promise<void>>;
   /** Starts the real worker process (`node worker/main.ts`); kill it as a test needs. */
-  spawnWorker(): Promise<ChildProcess>;
+  spawnWorker(extraEnv?: NodeJS.ProcessEnv): Promise<ChildProcess>;
   close(): Promise<void>;
 }
 
@@ -139,9 +139,9 @@ export async function createNodepoolEnv(opts: NodepoolEnvOptions): Promise<Nodep
       stops.push(stop);
       return stop;
     },
-    async spawnWorker() {
+    async spawnWorker(extraEnv = {}) {
       const child = spawn(process.execPath, [join(ROOT, 'worker', 'main.ts'), '-c', configFile], {
-        env: { ...process.env, ...env },
+        env: { ...process.env, ...env, ...extraEnv },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';

@@ -1,0 +1,394 @@
+// Benchmark: the node pools against the issue's targets, on this machine, with every part real but the clouds:
+// its own Temporal dev server, a fresh PostgreSQL database, five simulators (`nodepool sim-cloud` processes,
+// 0.1 s boots, no other latency), and the real worker process (`node worker/main.ts`). Phases:
+//   1. cold start: worker start → 500 READY nodes over 5 providers (min-ready 500, split 100 per provider);
+//   2. request → fulfilled, with READY nodes available (sequential requests through the typed client);
+//   3. sustained single-use churn: concurrent request → release loops (release deletes; min-ready replaces);
+//   4. scale: min-ready 2,000 (400 per provider) — worker peak RSS and history events per pool-workflow run.
+// Prints a Markdown report; `--write-doc` also replaces the results in docs/BENCHMARKS.md.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fsModule from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import pg from 'pg';
+import { NodepoolClient } from '../client/nodepool-client.ts';
+import { ensurePostgres, freePort } from '../scripts/tools.ts';
+import { poolWorkflowId } from '../workflows/ids.ts';
+import { offerQuery, type PoolView } from '../workflows/pool-api.ts';
+import { fmt, machineLine, percentile, writeResults } from './report.ts';
+import { startServer, type Server } from './server.ts';
+
+const ROOT = join(import.meta.dirname, '..');
+const PROVIDERS = 5;
+const COLD_READY = 500;
+const phase = (name: string) => process.stderr.write(`bench:pool: ${name} (${new Date().toISOString()})\n`);
+const LATENCY_REQUESTS = 300;
+const CHURN_SECONDS = 30;
+const CHURN_LOOPS = 16;
+const SCALE_READY = 2000;
+const children = new Set<ChildProcess>();
+function await_import_fs(): typeof import('node:fs') {
+  return fsModule;
+}
+/** Worker warnings and errors, shown when a phase fails. */
+const problems: string[] = [];
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  if (process.env.BENCH_LOG) {
+    const { createWriteStream } = await_import_fs();
+    const out = createWriteStream(process.env.BENCH_LOG, { flags: 'a' });
+    child.stdout?.pipe(out);
+    child.stderr?.pipe(out);
+  }
+  child.stderr?.on('data', (d: Buffer) => {
+    for (const line of d.toString().split('\n'))
+      if (/WARN|ERROR|Failing workflow task/.test(line)) problems.push(line.slice(0, 600));
+    if (problems.length > 200) problems.splice(0, problems.length - 200);
+  });
+  return child;
+}
+
+/** Resolves with the first output line matching `pattern`, or fails if the process exits first. */
+function waitFor(child: ChildProcess, pattern: RegExp, ms = 60_000): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}:\n${out.slice(-2000)}`)), ms);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = pattern.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (c) => reject(new Error(`exited ${c} before ${pattern}:\n${out.slice(-2000)}`)));
+  });
+}
+
+async function startSims(dir: string): Promise<{ name: string; authUrl: string; sshPort: number }[]> {
+  const knobs = join(dir, 'knobs.json');
+  writeFileSync(
+    knobs,
+    JSON.stringify({
+      bootSeconds: { min: 0.1, max: 0.1 },
+      quota: { instances: -1, cores: -1, ramMB: -1 },
+      deletedRetentionSeconds: 30,
+    }),
+  );
+  return Promise.all(
+    Array.from({ length: PROVIDERS }, async (_, i) => {
+      const sshPort = await freePort();
+      const child = run([
+        'cli/main.ts',
+        'sim-cloud',
+        '--state-dir',
+        join(dir, `sim-${i}`),
+        '--ssh-port',
+        String(sshPort),
+        '--seed',
+        String(i + 1),
+        '--knobs',
+        knobs,
+      ]);
+      const m = await waitFor(child, /auth URL (\S+)/);
+      return { name: `cloud${i}`, authUrl: m[1] as string, sshPort };
+    }),
+  );
+}
+
+async function seedImage(authUrl: string): Promise<void> {
+  const auth = await fetch(`${authUrl}/v3/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'nodepool', domain: { name: 'Default' }, password: 'secret' } },
+        },
+        scope: { project: { name: 'nodepool', domain: { name: 'Default' } } },
+      },
+    }),
+  });
+  const token = auth.headers.get('x-subject-token') as string;
+  const body = (await auth.json()) as {
+    token: { catalog: { type: string; endpoints: { interface: string; url: string }[] }[] };
+  };
+  const glance = (
+    body.token.catalog.find((s) => s.type === 'image')?.endpoints.find((e) => e.interface === 'public')?.url ?? ''
+  ).replace(/\/$/, '');
+  const made = await fetch(`${glance}/v2/images`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-auth-token': token },
+    body: JSON.stringify({ name: 'cirros', disk_format: 'raw', container_format: 'bare' }),
+  });
+  const { id } = (await made.json()) as { id: string };
+  await fetch(`${glance}/v2/images/${id}/file`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/octet-stream', 'x-auth-token': token },
+    body: Buffer.alloc(4096, 1),
+  });
+}
+
+function config(
+  sims: { name: string; sshPort: number }[],
+  server: Server,
+  taskQueue: string,
+  perProvider: number,
+  dir: string,
+): string {
+  const providers = sims
+    .map(
+      (s, i) => `
+  - name: p${i}
+    cloud: ${s.name}
+    rate: 0
+    max-concurrency: 100
+    cloud-images: [{name: cirros, image-name: cirros, connection-port: ${s.sshPort}}]
+    pools: [{name: main, max-servers: ${perProvider}, labels: [{name: bench, cloud-image: cirros, flavor-name: m1.tiny}]}]`,
+    )
+    .join('');
+  return `labels: [{name: bench, min-ready: ${perProvider * PROVIDERS}}]
+providers:${providers}
+images-dir: ${dir}/images
+build-log-dir: ${dir}/logs
+temporal: {address: ${server.address}, task-queue: ${taskQueue}}
+`;
+}
+
+function rssMiB(pid: number): { now: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { now: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+async function pools(client: Client): Promise<PoolView[]> {
+  return Promise.all(
+    Array.from({ length: PROVIDERS }, (_, i) =>
+      client.workflow.getHandle(poolWorkflowId(`p${i}`)).query<PoolView>('pool'),
+    ),
+  );
+}
+
+async function readyCount(client: Client): Promise<number> {
+  try {
+    return (await pools(client)).reduce(
+      (n, p) => n + p.nodes.filter((x) => x.state === 'ready' && !x.requestKey).length,
+      0,
+    );
+  } catch {
+    return 0;
+  }
+}
+
+async function until(what: string, probe: () => Promise<boolean>, ms: number, every = 50): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+/** History events of the pools' current runs, and how many runs each has had (continue-as-new). */
+async function historyStats(client: Client, runs: Map<string, Set<string>>, maxEvents: { n: number }): Promise<void> {
+  for (let i = 0; i < PROVIDERS; i++) {
+    const d = await client.workflow.getHandle(poolWorkflowId(`p${i}`)).describe();
+    const set = runs.get(`p${i}`) ?? new Set<string>();
+    set.add(d.runId);
+    runs.set(`p${i}`, set);
+    maxEvents.n = Math.max(maxEvents.n, d.historyLength);
+  }
+}
+
+async function main(): Promise<void> {
+  const write = process.argv.includes('--write-doc');
+  const started = Date.now();
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ');
+  const dir = mkdtempSync(join(tmpdir(), 'nodepool-bench-pool-'));
+  mkdirSync(join(dir, 'images'));
+  const admin = ensurePostgres();
+  const dbName = `nodepool_bench_${process.pid}`;
+  const pgc = new pg.Client({ connectionString: admin });
+  await pgc.connect();
+  await pgc.query(`CREATE DATABASE "${dbName}"`);
+  const url = new URL(admin);
+  url.pathname = `/${dbName}`;
+  let server: Server | undefined;
+  const lines: string[] = [];
+  try {
+    server = await startServer(dir);
+    const sims = await startSims(dir);
+    for (const s of sims) await seedImage(s.authUrl);
+    const cloudsFile = join(dir, 'clouds.yaml');
+    writeFileSync(
+      cloudsFile,
+      `clouds:\n${sims
+        .map(
+          (s) =>
+            `  ${s.name}:\n    auth: {auth_url: '${s.authUrl}', username: nodepool, password: secret, project_name: nodepool, user_domain_name: Default, project_domain_name: Default}\n    region_name: RegionOne\n`,
+        )
+        .join('')}`,
+    );
+    const taskQueue = `bench-pool-${process.pid}`;
+    const connection = await Connection.connect({ address: server.address });
+    const client = new Client({ connection });
+    const env = { DATABASE_URL: url.toString(), OS_CLIENT_CONFIG_FILE: cloudsFile, TEMPORAL_ADDRESS: server.address };
+    const configFile = join(dir, 'nodepool.yaml');
+
+    phase('cold start');
+    // 1. Cold start to 500 READY.
+    writeFileSync(configFile, config(sims, server, taskQueue, COLD_READY / PROVIDERS, dir));
+    const t0 = performance.now();
+    const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+    let worker = run([...profile, 'worker/main.ts', '-c', configFile], env);
+    await waitFor(worker, /worker polling/);
+    const tPolling = performance.now();
+    await until(`${COLD_READY} READY nodes`, async () => (await readyCount(client)) >= COLD_READY, 180_000, 100);
+    const cold = performance.now() - t0;
+    const coldFromPolling = performance.now() - tPolling;
+
+    phase('latency');
+    // 2. Request → fulfilled with READY nodes available.
+    const np = new NodepoolClient(client, { providers: sims.map((_, i) => `p${i}`) });
+    const latencies: number[] = [];
+    const releases: number[] = [];
+    for (let i = 0; i < LATENCY_REQUESTS; i++) {
+      const t = performance.now();
+      const r = await np.requestNodes(
+        { key: `lat-${i}`, labels: ['bench'], requestor: 'bench' },
+        { wait: true, timeoutMs: 60_000 },
+      );
+      latencies.push(performance.now() - t);
+      if (r.state !== 'fulfilled') throw new Error(`request lat-${i}: ${r.state} ${r.reason ?? ''}`);
+      const tr = performance.now();
+      await np.release(r.nodes);
+      releases.push(performance.now() - tr);
+      if (i % 50 === 49)
+        phase(`latency ${i + 1}: request ${fmt(latencies[i] ?? 0)} ms, release ${fmt(releases[i] ?? 0)} ms`);
+    }
+    latencies.sort((a, b) => a - b);
+    releases.sort((a, b) => a - b);
+    // Its anatomy: the routing round alone (one offer query to each pool, in parallel).
+    const routing: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const t = performance.now();
+      await Promise.all(
+        sims.map((_, p) =>
+          client.workflow.getHandle(poolWorkflowId(`p${p}`)).query(offerQuery, ['bench'], `probe-${i}`),
+        ),
+      );
+      routing.push(performance.now() - t);
+    }
+    routing.sort((a, b) => a - b);
+
+    phase('churn');
+    // 3. Churn: concurrent request → release loops for CHURN_SECONDS.
+    await until(
+      'min-ready to recover before the churn',
+      async () => (await readyCount(client)) >= COLD_READY * 0.9,
+      120_000,
+      200,
+    );
+    let churned = 0;
+    let seq = 0;
+    const churnStart = performance.now();
+    const churnEnd = churnStart + CHURN_SECONDS * 1000;
+    await Promise.all(
+      Array.from({ length: CHURN_LOOPS }, async () => {
+        while (performance.now() < churnEnd) {
+          const key = `churn-${seq++}`;
+          const r = await np.requestNodes(
+            { key, labels: ['bench'], requestor: 'bench' },
+            { wait: true, timeoutMs: 60_000 },
+          );
+          if (r.state !== 'fulfilled') throw new Error(`request ${key}: ${r.state} ${r.reason ?? ''}`);
+          await np.release(r.nodes);
+          churned++;
+        }
+      }),
+    );
+    const churnSeconds = (performance.now() - churnStart) / 1000;
+
+    phase('scale');
+    // 4. Scale: 2,000 READY; worker RSS and history events per run.
+    worker.kill('SIGTERM');
+    await new Promise((r) => worker.once('exit', r));
+    writeFileSync(configFile, config(sims, server, taskQueue, SCALE_READY / PROVIDERS, dir));
+    const tScale = performance.now();
+    worker = run(['worker/main.ts', '-c', configFile], env);
+    await waitFor(worker, /worker polling/);
+    const runs = new Map<string, Set<string>>();
+    const maxEvents = { n: 0 };
+    let peak = 0;
+    await until(
+      `${SCALE_READY} READY nodes`,
+      async () => {
+        peak = Math.max(peak, rssMiB(worker.pid as number).peak);
+        await historyStats(client, runs, maxEvents);
+        return (await readyCount(client)) >= SCALE_READY;
+      },
+      600_000,
+      500,
+    );
+    const scale = performance.now() - tScale;
+    // A few minutes at 2,000 nodes with light churn: the steady state's memory and history.
+    for (let i = 0; i < 200; i++) {
+      const r = await np.requestNodes(
+        { key: `scale-${i}`, labels: ['bench'], requestor: 'bench' },
+        { wait: true, timeoutMs: 60_000 },
+      );
+      await np.release(r.nodes);
+      if (i % 20 === 0) {
+        peak = Math.max(peak, rssMiB(worker.pid as number).peak);
+        await historyStats(client, runs, maxEvents);
+      }
+    }
+    const runCount = [...runs.values()].reduce((n, s) => n + s.size, 0);
+    worker.kill('SIGTERM');
+    await connection.close();
+
+    lines.push(
+      machineLine(new Date().toString(), load, (Date.now() - started) / 1000, `temporal ${server.version}`),
+      '',
+      '| measure | target | result |',
+      '| --- | --- | ---: |',
+      `| cold start → ${COLD_READY} READY over ${PROVIDERS} providers (from worker start; from "worker polling") | ≤ 6 s | ${(cold / 1000).toFixed(1)} s; ${(coldFromPolling / 1000).toFixed(1)} s |`,
+      `| request → fulfilled with READY nodes, p50 / p99 (${LATENCY_REQUESTS} sequential) | ≤ 50 ms / ≤ 250 ms | ${fmt(percentile(latencies, 50))} / ${fmt(percentile(latencies, 99))} ms |`,
+      `| … of which the routing round (an offer query to each of the ${PROVIDERS} pools), p50 / p99 | – | ${fmt(percentile(routing, 50))} / ${fmt(percentile(routing, 99))} ms |`,
+      `| release (a signal to the node's pool), p50 | – | ${fmt(percentile(releases, 50))} ms |`,
+      `| single-use churn, ${CHURN_LOOPS} concurrent request → release loops for ${CHURN_SECONDS} s | ≥ 60 nodes/s | ${(churned / churnSeconds).toFixed(1)} nodes/s (${churned} requests) |`,
+      `| worker start → ${SCALE_READY} READY | – | ${(scale / 1000).toFixed(1)} s |`,
+      `| worker peak RSS up to ${SCALE_READY} nodes and 200 requests | ≤ 300 MB | ${peak.toFixed(0)} MiB |`,
+      `| most history events seen in one pool-workflow run (runs: ${runCount} over ${PROVIDERS} pools) | < 10,000 | ${maxEvents.n} |`,
+    );
+    process.stdout.write(`${lines.join('\n')}\n`);
+    if (write) await writeResults('pool', '## Node pools', lines);
+  } catch (err) {
+    process.stderr.write(`bench:pool failed; the worker's last warnings:\n${problems.slice(-20).join('\n')}\n`);
+    throw err;
+  } finally {
+    // SIGTERM first: the worker drains and exits, writing its CPU profile when asked for one.
+    for (const c of children) c.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, children.size > 0 ? 3000 : 0));
+    for (const c of children) c.kill('SIGKILL');
+    server?.proc.kill('SIGTERM');
+    await pgc.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
+    await pgc.end();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
