@@ -28,14 +28,34 @@ async function upsertBy<T extends object>(
       `case when "${table}"."state" is distinct from excluded."state" then excluded."state_changed_at" else "${table}"."state_changed_at" end`,
     );
   }
-  // Both our drivers (PostgreSQL, PGlite) are SQL drivers.
-  await (em as unknown as SqlEntityManager)
-    .createQueryBuilder(entity)
-    .insert({ ...given, createdAt: now, updatedAt: now, stateChangedAt: now, rowVersion: 1 } as never)
-    .onConflict(keys as never)
-    .merge(merge as never)
-    .execute();
   const where = Object.fromEntries(keys.map((k) => [k, given[k]]));
+  // Both our drivers (PostgreSQL, PGlite) are SQL drivers.
+  const sql = em as unknown as SqlEntityManager;
+  // An existing row is updated in place first: INSERT … ON CONFLICT takes a value from the id sequence even when
+  // it only updates, and the ids are what operators type (they should not jump by two).
+  // The query builder's UPDATE converts values through the entity's types itself (JSON columns included).
+  const set: Row = { updatedAt: now, rowVersion: merge.rowVersion };
+  for (const [k, v] of Object.entries(given)) if (!keys.includes(k)) set[k] = v;
+  if ('state' in given)
+    set.stateChangedAt = raw(
+      `case when "${table}"."state" is distinct from ? then ? else "${table}"."state_changed_at" end`,
+      [given.state, now],
+    );
+  const updated = (await sql
+    .createQueryBuilder(entity)
+    .update(set as never)
+    .where(where as never)
+    .execute('run')) as {
+    affectedRows?: number;
+  };
+  if (!updated.affectedRows) {
+    await sql
+      .createQueryBuilder(entity)
+      .insert({ ...given, createdAt: now, updatedAt: now, stateChangedAt: now, rowVersion: 1 } as never)
+      .onConflict(keys as never)
+      .merge(merge as never)
+      .execute();
+  }
   // A fresh read: the identity map must not hand back a copy from before this write.
   return em.fork().findOneOrFail(entity, where as never);
 }
