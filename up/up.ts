@@ -11,7 +11,7 @@ import { Listr } from 'listr2';
 import { parse } from 'yaml';
 import { CliError } from '../cli/errors.ts';
 import type { CliTemporal } from '../cli/temporal.ts';
-import { loadConfig, type Config } from '../config/index.ts';
+import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { configFileCandidates } from '../providers/openstack/clouds-yaml.ts';
 import { ROOT, ensureTemporalCli } from '../scripts/tools.ts';
 import { DataDirInUse, lockDataDir } from './lock.ts';
@@ -298,7 +298,9 @@ export async function up(o: UpOptions): Promise<number> {
     await stopSignal;
     return exitCode;
   } catch (err) {
-    if (err instanceof CliError) throw err;
+    // Operator mistakes keep their exit code (a ConfigError is printed by the CLI as config-validate does).
+    if (err instanceof CliError || err instanceof ConfigError) throw err;
+    if (err instanceof UpPlanError) throw new CliError(err.message, 2);
     throw new CliError((err as Error).message, 1);
   } finally {
     await temporal?.close().catch(() => undefined);
