@@ -87,6 +87,15 @@ async function waitFor(up: Running, text: string, ms: number): Promise<void> {
   });
 }
 
+/** After a failed assertion: stop it the way an operator would (a SIGKILL leaves its children running). */
+async function stopped(up: Running): Promise<void> {
+  if (up.child.exitCode !== null || up.child.signalCode !== null) return;
+  up.child.kill('SIGINT');
+  const timer = setTimeout(() => up.child.kill('SIGKILL'), 60_000);
+  await up.exited;
+  clearTimeout(timer);
+}
+
 function cli(args: string[]): Promise<CliResult> {
   return runCli([...args, '-c', EXAMPLE], { env: { TEMPORAL_ADDRESS: `127.0.0.1:${ports.temporal}` } });
 }
@@ -238,7 +247,7 @@ test('nodepool up brings the embedded example to READY: one build, raw and VHD u
     for (const pid of first.pids) assert.equal(alive(pid), false, `child ${pid} still runs`);
     assert.equal(existsSync(join(dir, 'data', 'up.lock')), false, 'the data directory is unlocked');
   } finally {
-    if (up.child.exitCode === null) up.child.kill('SIGKILL');
+    await stopped(up);
   }
 });
 
@@ -286,11 +295,11 @@ test('npm start resumes from the data directory (same uploads and nodes, nothing
     for (const e of first.endpoints)
       assert.equal(await listening(e.port, e.host), false, `${e.host}:${e.port} still listens`);
   } finally {
-    if (up.child.exitCode === null) up.child.kill('SIGKILL');
+    await stopped(up);
   }
 });
 
-test("up --config runs an operator's nodepool.yaml on PostgreSQL, its clouds.yaml clouds beside the simulated ones", async () => {
+test("up --config runs an operator's nodepool.yaml on PostgreSQL, its clouds.yaml clouds beside the simulated ones; a killed up's leftovers are stopped", async () => {
   const db = await createTestDatabase('up');
   // The operator's cloud: behind clouds.yaml as a real one would be (the simulator is the only stand-in).
   const cloud = await startSimCloud({ stateDir: join(dir, 'operator-cloud') });
@@ -330,28 +339,36 @@ test("up --config runs an operator's nodepool.yaml on PostgreSQL, its clouds.yam
   );
   const p = { temporal: await freePort(), ui: await freePort(), webapp: await freePort() };
   const dataDir = join(dir, 'operator-data');
-  const up = startUp(['--config', config, ...upArgs(dataDir, p)], {
-    DATABASE_URL: db.url,
-    OS_CLIENT_CONFIG_FILE: cloudsYaml,
-  });
+  const args = ['--config', config, ...upArgs(dataDir, p)];
+  const env = { DATABASE_URL: db.url, OS_CLIENT_CONFIG_FILE: cloudsYaml };
+  const killed = startUp(args, env);
+  let restarted: Running | undefined;
   try {
+    // An `up` killed outright cannot stop its children; the next one on the directory does.
+    await waitFor(killed, 'nodepool is up', 180_000);
+    killed.child.kill('SIGKILL');
+    await killed.exited;
+    assert.ok(await listening(p.temporal), 'its Temporal server outlived it');
+    const up = (restarted = startUp(args, env));
     await waitFor(up, 'nodepool is up', 180_000);
+    assert.match(up.out(), /Stopping what a killed nodepool up left running on this data directory \(pids \d+, \d+\)/);
+
     assert.match(up.out(), /Worker polling task queue operators \(database: postgres:\/\/[^:]+:\*\*\*@/);
     assert.doesNotMatch(up.out(), new RegExp(`:${new URL(db.url).password}@`), 'the password is not printed');
     assert.equal(existsSync(join(dataDir, 'db')), false, 'no PGlite database beside PostgreSQL');
-    const env = { TEMPORAL_ADDRESS: `127.0.0.1:${p.temporal}` };
+    const cliEnv = { TEMPORAL_ADDRESS: `127.0.0.1:${p.temporal}` };
     // The worker reaches the operator's cloud through their clouds.yaml and the simulated one through up's entry.
-    const real = await runCli(['info', 'real', '-c', config], { env });
+    const real = await runCli(['info', 'real', '-c', config], { env: cliEnv });
     assert.equal(real.code, 0, `${real.stdout}\n${real.stderr}`);
     assert.match(real.stdout, /Provider real \(cloud realcloud, image format qcow2\)/);
-    const local = await runCli(['info', 'local', '-c', config], { env });
+    const local = await runCli(['info', 'local', '-c', config], { env: cliEnv });
     assert.equal(local.code, 0, `${local.stdout}\n${local.stderr}`);
     // Its simulator offers region Lab only: the catalog lookup would fail with any other.
     assert.match(local.stdout, /Provider local \(cloud local, image format qcow2\)/);
     up.child.kill('SIGINT');
     assert.equal(await up.exited, 0, up.out());
   } finally {
-    if (up.child.exitCode === null) up.child.kill('SIGKILL');
+    await stopped(restarted ?? killed);
     await cloud.close();
     await db.drop();
   }

@@ -9,6 +9,8 @@ export interface UpLockInfo {
   temporal: string;
   webUi?: string;
   startedAt: string;
+  /** The children it started (each the leader of its process group), for the next `up` if this one is killed. */
+  children?: number[];
 }
 
 export class DataDirInUse extends Error {
@@ -35,17 +37,39 @@ function isAlive(pid: number): boolean {
 
 export const lockFile = (dataDir: string): string => join(dataDir, 'up.lock');
 
-/** Takes the data directory or throws DataDirInUse; returns the release function (also run at exit). */
-export function lockDataDir(dataDir: string, info: UpLockInfo): () => void {
+export interface DataDirLock {
+  release(): void;
+  /** Records the children started so far. */
+  children(pids: number[]): void;
+  /** Children of an earlier `up` that was killed (SIGKILL leaves them running), still running on this directory. */
+  leftovers: number[];
+}
+
+/** Whether a process runs with this data directory on its command line (so a reused pid is left alone). */
+function runsOn(pid: number, dataDir: string): boolean {
+  try {
+    return isAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dataDir);
+  } catch {
+    return false;
+  }
+}
+
+/** Takes the data directory or throws DataDirInUse; the lock is released at exit too. */
+export function lockDataDir(dataDir: string, info: UpLockInfo): DataDirLock {
   const file = lockFile(dataDir);
+  let leftovers: number[] = [];
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       writeFileSync(file, `${JSON.stringify(info)}\n`, { flag: 'wx' });
       const release = (): void => rmSync(file, { force: true });
       process.once('exit', release);
-      return () => {
-        process.off('exit', release);
-        release();
+      return {
+        release: () => {
+          process.off('exit', release);
+          release();
+        },
+        children: (pids) => writeFileSync(file, `${JSON.stringify({ ...info, children: pids })}\n`),
+        leftovers,
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -57,7 +81,9 @@ export function lockDataDir(dataDir: string, info: UpLockInfo): () => void {
       }
       if (holder && Number.isInteger(holder.pid) && holder.pid !== process.pid && isAlive(holder.pid))
         throw new DataDirInUse(dataDir, holder);
-      rmSync(file, { force: true }); // left by an `up` that was killed
+      // Left by an `up` that was killed; what it started may still hold the ports and files.
+      leftovers = (holder?.children ?? []).filter((pid) => Number.isInteger(pid) && runsOn(pid, dataDir));
+      rmSync(file, { force: true });
     }
   }
   throw new Error(`could not lock the data directory ${dataDir} (${file})`);

@@ -14,7 +14,7 @@ import type { CliTemporal } from '../cli/temporal.ts';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { configFileCandidates } from '../providers/openstack/clouds-yaml.ts';
 import { ROOT, ensureTemporalCli } from '../scripts/tools.ts';
-import { DataDirInUse, lockDataDir } from './lock.ts';
+import { DataDirInUse, lockDataDir, type DataDirLock } from './lock.ts';
 import { UpPlanError, cloudsYaml, overlay, overlayText, planSimulators, type SimulatorPlan } from './plan.ts';
 import { simulatorPorts, takenPort, type PortNeed, type SimulatorPorts } from './ports.ts';
 import type { Service } from './service.ts';
@@ -100,9 +100,9 @@ export async function up(o: UpOptions): Promise<number> {
   mkdirSync(logDir, { recursive: true });
   const address = o.temporalAddress ?? `${HOST}:${o.temporalPort}`;
   const webUi = o.temporalAddress ? undefined : `http://${HOST}:${o.uiPort}`;
-  let release: () => void;
+  let lock: DataDirLock;
   try {
-    release = lockDataDir(dataDir, {
+    lock = lockDataDir(dataDir, {
       pid: process.pid,
       temporal: address,
       ...(webUi ? { webUi } : {}),
@@ -112,6 +112,7 @@ export async function up(o: UpOptions): Promise<number> {
     if (err instanceof DataDirInUse) throw new CliError(err.message, 1);
     throw err;
   }
+  if (lock.leftovers.length > 0) await stopLeftovers(lock.leftovers);
 
   const running: Running = { sims: [] };
   const abort = new AbortController();
@@ -136,6 +137,8 @@ export async function up(o: UpOptions): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  const recordChildren = (): void =>
+    lock.children([running.temporal?.pid, running.worker?.pid].filter((p): p is number => p !== undefined));
   let temporal: CliTemporal | undefined;
   let exitCode = 0;
   try {
@@ -195,6 +198,7 @@ export async function up(o: UpOptions): Promise<number> {
                 uiPort: o.uiPort,
                 namespace,
               });
+              recordChildren();
             }
             await waitForTemporal(address, running.temporal, abort.signal);
             task.title = webUi ? `Temporal server on ${address}, Web UI ${webUi}` : `Temporal server on ${address}`;
@@ -227,6 +231,7 @@ export async function up(o: UpOptions): Promise<number> {
             if (plans.length > 0) env.OS_CLIENT_CONFIG_FILE = cloudsFile;
             const worker = startWorkerProcess({ configFiles: [configFile, overlayFile], logDir, env });
             running.worker = worker;
+            recordChildren();
             // Its own log lines (database, schedules, polling) show what it is at; the rest is in its log.
             const stopShowing = worker.onLine((line) => {
               const msg = logMessage(line);
@@ -306,10 +311,33 @@ export async function up(o: UpOptions): Promise<number> {
     await temporal?.close().catch(() => undefined);
     // The signal handlers stay until everything stopped: a second Ctrl-C while stopping kills at once.
     await stop(running);
-    release();
+    lock.release();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** The Temporal server and worker of an `up` that was killed (SIGKILL cannot stop its children). */
+async function stopLeftovers(pids: number[]): Promise<void> {
+  process.stdout.write(
+    `Stopping what a killed nodepool up left running on this data directory (pids ${pids.join(', ')})\n`,
+  );
+  for (const pid of pids)
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  const deadline = Date.now() + 10_000;
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 }
 
 async function stop(running: Running): Promise<void> {
