@@ -18,6 +18,7 @@ import type { Orm } from '../db/orm.ts';
 import { ImageBuild, ImageUpload, type ImageBuildFile } from '../db/entities/index.ts';
 import { upsertImageBuild, upsertImageUpload } from '../db/upsert.ts';
 import { catalogWorkflowId } from '../workflows/ids.ts';
+import { recordBuild, recordUpload } from '../metrics/instrument.ts';
 
 export interface ImagesDeps {
   orm: Orm;
@@ -240,6 +241,7 @@ export function imageActivities(deps: ImagesDeps) {
     async finishBuild(input: { buildId: number; state: 'ready' | 'failed'; reason?: string }): Promise<void> {
       const em = orm.em.fork();
       const build = await em.findOneOrFail(ImageBuild, input.buildId);
+      if (build.state === 'building') recordBuild(build.image, input.state, build.stateChangedAt);
       await upsertImageBuild(em, {
         image: build.image,
         version: build.version,
@@ -306,6 +308,8 @@ export function imageActivities(deps: ImagesDeps) {
       const em = orm.em.fork();
       const u = await em.findOneOrFail(ImageUpload, input.uploadId, { populate: ['build'] });
       const build = u.build as unknown as ImageBuild;
+      if (u.state === 'uploading' && input.state !== 'uploading')
+        recordUpload(u.provider, u.image, input.state, u.stateChangedAt);
       const row = await upsertImageUpload(
         em,
         { buildId: build.id, provider: u.provider },

@@ -41,7 +41,12 @@ export function nodeRecordActivities(deps: { orm: Orm; config?: Config }) {
           maxServers: p.maxServers,
           ...(p.maxCores === undefined ? {} : { maxCores: p.maxCores }),
           ...(p.maxRam === undefined ? {} : { maxRam: p.maxRam }),
-          labels: p.labels.map((l) => ({ label: l.name, image: l.image, flavor: l.flavorName })),
+          labels: p.labels.map((l) => ({
+            label: l.name,
+            image: l.image,
+            flavor: l.flavorName,
+            ...(l.minRam === undefined ? {} : { minRam: l.minRam }),
+          })),
         })),
         labels: Object.fromEntries(
           config.labels.map((l) => {

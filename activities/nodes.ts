@@ -23,9 +23,11 @@ import {
 import type { Server, ServerSpec } from '../providers/adapter.ts';
 import { deletedSignal, launchResultsSignal } from '../workflows/pool-api.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
+import { timeLaunch } from '../metrics/instrument.ts';
 import { providerAdapter, type ProviderDeps } from './provider.ts';
 import { ServerWatch } from './server-watch.ts';
 import { sshHostKey, sshRunScript } from './ssh.ts';
+import { pickFlavor } from '../core/flavor.ts';
 
 export interface LaunchNode {
   id: number;
@@ -109,17 +111,17 @@ function serverSpec(
   node: LaunchNode,
   imageId: string,
   attempt: number,
+  flavor: string,
 ): ServerSpec {
   const pd = label.diskimage ? provider.diskimages.find((d) => d.name === label.diskimage) : undefined;
   const azs = pool.availabilityZones;
   const networks = label.networkChoice ?? pool.networkChoice;
   const spec: ServerSpec & Record<string, unknown> = {
     name: node.hostname,
-    flavor: label.flavorName,
+    flavor,
     imageId,
     metadata: {
       ...label.instanceProperties,
-      ...(pd?.meta ?? {}),
       ...nodeTags({
         provider: provider.name,
         nodeId: String(node.id),
@@ -210,7 +212,9 @@ export function nodeActivities(deps: ProviderDeps) {
         const limit = pLimit(Math.max(1, provider.maxConcurrency ?? 32));
         const cx = { adapter, watch, known, config: deps.config, provider, signal: ctx.cancellationSignal };
         await Promise.all(
-          batch.nodes.filter((n) => !done.has(n.id)).map((n) => limit(() => launchOne(cx, n)).then(finish)),
+          batch.nodes
+            .filter((n) => !done.has(n.id))
+            .map((n) => limit(() => timeLaunch(batch.provider, n.label, () => launchOne(cx, n))).then(finish)),
         );
         await flush();
         return [...done.values()];
@@ -378,7 +382,8 @@ async function launchOne(cx: LaunchContext, node: LaunchNode): Promise<LaunchRes
       const imageId =
         node.imageId ?? (node.cloudImage ? await cloudImageId(adapter, provider, node.cloudImage) : undefined);
       if (!imageId) return { id: node.id, outcome: 'failed', reason: `label ${node.label} has no image to boot` };
-      server = await adapter.createServer(serverSpec(provider, pool, label, node, imageId, attempt), {
+      const flavor = await flavorFor(adapter, label);
+      server = await adapter.createServer(serverSpec(provider, pool, label, node, imageId, attempt, flavor), {
         known: cx.known,
       });
       lastServer = server.id;
@@ -392,11 +397,13 @@ async function launchOne(cx: LaunchContext, node: LaunchNode): Promise<LaunchRes
         hostKeys = [await waitSsh(host, port, provider.bootTimeout * 1000, signal)];
         if (node.validation) await runValidation(config, provider, node, host, port, signal);
       }
+      const login = loginFor(provider, label, config);
       return {
         id: node.id,
         outcome: 'ready',
         externalId: server.id,
         hostKeys,
+        ...login,
         ...where,
         ...(active.availabilityZone ? { az: active.availabilityZone } : {}),
       };
@@ -431,6 +438,42 @@ async function launchOne(cx: LaunchContext, node: LaunchNode): Promise<LaunchRes
     reason: `launch failed ${retries} times; last: ${lastReason}`,
     ...(lastServer ? { externalId: lastServer } : {}),
   };
+}
+
+/** How CI logs in to a node of this label: nodepool's username, connection-port and python-path. */
+function loginFor(
+  provider: Provider,
+  label: PoolLabel,
+  config: Config | undefined,
+): { username?: string; connectionPort: number; pythonPath?: string } {
+  if (label.cloudImage) {
+    const c = provider.cloudImages.find((x) => x.name === label.cloudImage);
+    return {
+      ...(c?.username ? { username: c.username } : {}),
+      connectionPort: c?.connectionPort ?? 22,
+      pythonPath: c?.pythonPath ?? 'auto',
+    };
+  }
+  const d = config?.diskimages.find((x) => x.name === label.diskimage);
+  const pd = provider.diskimages.find((x) => x.name === label.diskimage);
+  return {
+    ...(d?.username ? { username: d.username } : {}),
+    connectionPort: pd?.connectionPort ?? 22,
+    pythonPath: d?.pythonPath ?? 'auto',
+  };
+}
+
+/** The flavor to boot: flavor-name, or with min-ram the smallest flavor containing it with enough RAM. */
+async function flavorFor(adapter: ProviderAdapter, label: PoolLabel): Promise<string> {
+  if (label.minRam === undefined) return label.flavorName;
+  const flavors = await adapter.listFlavors();
+  const f = pickFlavor(flavors, label.flavorName, label.minRam);
+  if (!f)
+    throw ApplicationFailure.nonRetryable(
+      `no flavor whose name contains ${label.flavorName} has ${label.minRam} MB of RAM (min-ram of label ${label.name})`,
+      'UnknownFlavor',
+    );
+  return f.name;
 }
 
 async function waitActive(watch: ServerWatch, id: string, timeoutMs: number): Promise<Server> {

@@ -5,6 +5,7 @@ import type { Config } from '../config/index.ts';
 import { inventory } from '../core/provider-inventory.ts';
 import { paced } from './rate.ts';
 import { adapterForCloud, toApplicationFailure, type ProviderAdapter } from '../providers/index.ts';
+import { instrumentAdapter } from '../metrics/instrument.ts';
 
 export interface ProviderDeps {
   config?: Config;
@@ -46,7 +47,8 @@ export function providerAdapter(deps: ProviderDeps, providerName: string): Provi
     ...(provider.regionName === undefined ? {} : { region: provider.regionName }),
     ...(deps.cloudEnv === undefined ? {} : { env: deps.cloudEnv }),
   });
-  return paced(adapter, provider.name, provider.rate);
+  // Counted and timed inside the pace: the API metrics measure the cloud, not the wait for our own rate.
+  return paced(instrumentAdapter(providerName, adapter), provider.name, provider.rate);
 }
 
 export function providerActivities(deps: ProviderDeps) {

@@ -7,8 +7,7 @@
 //   4. scale: min-ready 2,000 (400 per provider) — worker peak RSS and history events per pool-workflow run.
 // Prints a Markdown report; `--write-doc` also replaces the results in docs/BENCHMARKS.md.
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as fsModule from 'node:fs';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -29,9 +28,6 @@ const CHURN_SECONDS = 30;
 const CHURN_LOOPS = 16;
 const SCALE_READY = 2000;
 const children = new Set<ChildProcess>();
-function await_import_fs(): typeof import('node:fs') {
-  return fsModule;
-}
 /** Worker warnings and errors, shown when a phase fails. */
 const problems: string[] = [];
 
@@ -43,8 +39,8 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
+  // BENCH_LOG=FILE keeps every child's output, for when a phase fails.
   if (process.env.BENCH_LOG) {
-    const { createWriteStream } = await_import_fs();
     const out = createWriteStream(process.env.BENCH_LOG, { flags: 'a' });
     child.stdout?.pipe(out);
     child.stderr?.pipe(out);

@@ -2,6 +2,7 @@
 // calls these on each event (a plan, launch results, deletions, a reconcile against the cloud, an operator's
 // hold or delete), so each transition is tested without Temporal. Every change returns the node transitions
 // to record in PostgreSQL.
+import { pickFlavor } from './flavor.ts';
 import type {
   LabelPolicy,
   Plan,
@@ -23,6 +24,10 @@ export interface NodeRecord extends PoolNode {
   ipv6?: string;
   az?: string;
   hostKeys?: string[];
+  /** How CI logs in: the image's username, SSH port and python (nodepool's node attributes for Zuul). */
+  username?: string;
+  connectionPort?: number;
+  pythonPath?: string;
   /** Why it failed or is deleted, in the operator's words. */
   reason?: string;
   /** Workflow time (ms) the node was created. */
@@ -107,6 +112,13 @@ export function emptyPoolState(): PoolState {
 }
 
 /** The planner's input from the pool's state. */
+/** A label's flavor resources from the cloud's flavors: by name, or by nodepool's min-ram rule. */
+function flavorResources(flavors: Record<string, Resources>, name: string, minRam?: number): Resources | undefined {
+  if (minRam === undefined) return flavors[name];
+  const list = Object.entries(flavors).map(([n, r]) => ({ name: n, ramMB: r.ramMB, vcpus: r.cores, r }));
+  return pickFlavor(list, name, minRam)?.r;
+}
+
 /** Labels whose min-ready refills wait for a backoff to pass, with why. */
 export function backedOffLabels(state: PoolState, now: number): { label: string; reason: string }[] {
   return Object.entries(state.labelBackoff ?? {})
@@ -122,7 +134,7 @@ export function plannerInput(state: PoolState, settings: PoolSettings, now: numb
   const withResources = settings.pools.map((p) => ({
     ...p,
     labels: p.labels.map((l) => {
-      const resources = l.flavor === undefined ? undefined : state.flavors[l.flavor];
+      const resources = l.flavor === undefined ? undefined : flavorResources(state.flavors, l.flavor, l.minRam);
       return resources ? { ...l, resources } : { ...l };
     }),
   }));
@@ -268,6 +280,9 @@ export type LaunchResult =
       ipv6?: string;
       az?: string;
       hostKeys: string[];
+      username?: string;
+      connectionPort?: number;
+      pythonPath?: string;
     }
   | { id: number; outcome: 'failed'; reason: string; externalId?: string }
   /** The cloud refused for quota before anything existed: not an attempt; the node is dropped. */
@@ -307,6 +322,9 @@ export function applyLaunchResults(
         ...(r.ip ? { ip: r.ip } : {}),
         ...(r.ipv6 ? { ipv6: r.ipv6 } : {}),
         ...(r.az ? { az: r.az } : {}),
+        ...(r.username ? { username: r.username } : {}),
+        ...(r.connectionPort ? { connectionPort: r.connectionPort } : {}),
+        ...(r.pythonPath ? { pythonPath: r.pythonPath } : {}),
       };
       nodeChanges.push({ id: n.id, state: 'ready' });
       if (!n.validation) delete backoff[n.label];

@@ -58,6 +58,8 @@ export interface PoolLabelPlan {
   image: LabelImage;
   /** The flavor's name (`flavor-name`), for reasons like "m1.large needs 4"; the label's name stands in without it. */
   flavor?: string;
+  /** nodepool's min-ram: the flavor is the smallest whose name contains `flavor` with at least this RAM. */
+  minRam?: number;
   /** Flavor resources; undefined until the flavor list was read (then launches of it wait). */
   resources?: Resources;
 }

@@ -123,6 +123,7 @@ test('a request is served from READY nodes at once; released nodes are deleted a
   assert.ok(got && before.some((n) => n.id === got.id), 'a node that was READY');
   assert.equal(got.provider, provider);
   assert.ok(got.hostKeys.length > 0 && got.ip);
+  assert.equal(got.connectionPort, env.sshPort, "how CI logs in: the cloud image's connection-port");
 
   // The same key again is the same request: no second node.
   const again = JSON.parse(

@@ -11,6 +11,7 @@ import { buildSpecResolver } from './build-spec.ts';
 import { startNodepool } from './startup.ts';
 import { createNodepoolWorker } from './worker.ts';
 import { describeProblems, searchAttributeProblems } from './search-attributes.ts';
+import { startStatusServer } from '../web/server.ts';
 
 const log = pino({ name: 'nodepool-worker' });
 
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
     });
     const started = await startNodepool(new Client({ connection, namespace }), config, taskQueue);
     log.info(started, 'schedules and catalogs follow nodepool.yaml');
+    await startStatusServer({ config, orm, worker, taskQueue, client: new Client({ connection, namespace }), log });
     log.info({ address, namespace, taskQueue, config: paths }, 'worker polling');
     await worker.run();
     log.info('worker stopped');

@@ -26,6 +26,10 @@ export interface AssignedNode {
   ip?: string;
   ipv6?: string;
   hostKeys: string[];
+  /** How to log in: the image's username, SSH port and python interpreter. */
+  username?: string;
+  connectionPort?: number;
+  pythonPath?: string;
 }
 
 export interface RequestStatus {

@@ -199,6 +199,9 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
           ...(n.externalId ? { externalId: n.externalId } : {}),
           ...(n.ip ? { ip: n.ip } : {}),
           ...(n.ipv6 ? { ipv6: n.ipv6 } : {}),
+          ...(n.username ? { username: n.username } : {}),
+          ...(n.connectionPort ? { connectionPort: n.connectionPort } : {}),
+          ...(n.pythonPath ? { pythonPath: n.pythonPath } : {}),
         },
       ];
     });
@@ -413,6 +416,9 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
     return r ? status(r) : undefined;
   });
   setHandler(offerQuery, (_labels, key) => {
+    // Before its settings are read the pool offers nothing: saying so (the client asks again) beats a request
+    // failing with "no provider offers label X" in a pool's first moments.
+    if (!settings) throw new Error(`the pool of ${provider} is starting`);
     const known = key === undefined ? undefined : state.requests.find((r) => r.key === key);
     return { offer: offer(), ...(known ? { knows: status(known) } : {}) };
   });

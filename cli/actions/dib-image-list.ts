@@ -11,17 +11,24 @@ import { connectTemporal, loadCliConfig } from '../temporal.ts';
 // Temporal payloads are capped at 2 MB; the log's end is what an operator needs.
 const MAX_LOG_BYTES = 1_500_000;
 
+export const DIB_IMAGE_LIST_HEAD = ['ID', 'Image', 'Filename', 'Version', 'State', 'Age (hours)'];
+
+/** One build's cells under DIB_IMAGE_LIST_HEAD (shared with the status pages' /dib-image-list). */
+export function dibImageListCells(b: DibImage, now: number): (string | number)[] {
+  return [
+    b.id,
+    b.image,
+    b.files.map((f) => basename(f)).join(', '),
+    b.version,
+    b.state,
+    Math.max(0, (now - b.stateSince) / 3_600_000).toFixed(2),
+  ];
+}
+
 export function renderDibImageList(builds: DibImage[], now: number): string {
   const table = renderTable(
-    ['ID', 'Image', 'Filename', 'Version', 'State', 'Age (hours)'],
-    builds.map((b) => [
-      b.id,
-      b.image,
-      b.files.map((f) => basename(f)).join(', '),
-      b.version,
-      b.state,
-      Math.max(0, (now - b.stateSince) / 3_600_000).toFixed(2),
-    ]),
+    DIB_IMAGE_LIST_HEAD,
+    builds.map((b) => dibImageListCells(b, now)),
   );
   const notes = builds.filter((b) => b.reason).map((b) => `  ${b.id}: ${b.reason}`);
   return notes.length > 0 ? `${table}\n${['Notes:', ...notes].join('\n')}` : table;

@@ -58,21 +58,13 @@ export function imageListRows(views: CatalogView[], now: number): ImageListRow[]
   );
 }
 
+/** One row's cells under IMAGE_LIST_HEAD (shared with the status pages' /image-list). */
+export function imageListCells(r: ImageListRow): (string | number)[] {
+  return [r.id, r.provider, r.image, r.hostname, r.version, r.imageId, r.serverId, r.state, r.ageHours.toFixed(2)];
+}
+
 export function renderImageList(rows: ImageListRow[]): string {
-  const table = renderTable(
-    IMAGE_LIST_HEAD,
-    rows.map((r) => [
-      r.id,
-      r.provider,
-      r.image,
-      r.hostname,
-      r.version,
-      r.imageId,
-      r.serverId,
-      r.state,
-      r.ageHours.toFixed(2),
-    ]),
-  );
+  const table = renderTable(IMAGE_LIST_HEAD, rows.map(imageListCells));
   // Reasons (why a upload failed or was not validated) do not fit the seed's table; they follow it.
   const notes = rows.filter((r) => r.reason).map((r) => `  ${r.id}: ${r.reason}`);
   return notes.length > 0 ? `${table}\n${['Notes:', ...notes].join('\n')}` : table;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { NodepoolClient, NodepoolError } from '../../client/nodepool-client.ts';
 import { parseDuration } from '../../config/index.ts';
-import type { NodeView, PoolView, RequestStatus } from '../../workflows/pool-api.ts';
+import type { NodeView, PoolView, RequestRecord, RequestStatus } from '../../workflows/pool-api.ts';
 import type { DeleteArgs, HoldArgs, ListArgs, ReleaseArgs, RequestArgs } from '../commands/nodes.ts';
 import { CliError } from '../errors.ts';
 import { renderTable } from '../table.ts';
@@ -37,21 +37,43 @@ function held(n: NodeView): string {
   return '';
 }
 
+export const LIST_HEAD = ['ID', 'Provider', 'Label', 'Server ID', 'Public IPv4', 'State', 'Age', 'Locked/Held'];
+
+/** One node's cells under LIST_HEAD (shared with the status pages' /node-list). */
+export function listCells(n: NodeView): (string | number)[] {
+  return [n.id, n.provider, n.label, n.externalId ?? '', n.ip ?? '', n.state, age(n.stateAgeSeconds), held(n)];
+}
+
+export function listNodes(pools: PoolView[]): NodeView[] {
+  return pools.flatMap((p) => p.nodes).sort((a, b) => a.id - b.id);
+}
+
 export function renderList(pools: PoolView[]): string {
-  const nodes = pools.flatMap((p) => p.nodes).sort((a, b) => a.id - b.id);
-  return renderTable(
-    ['ID', 'Provider', 'Label', 'Server ID', 'Public IPv4', 'State', 'Age', 'Locked/Held'],
-    nodes.map((n) => [
-      n.id,
-      n.provider,
-      n.label,
-      n.externalId ?? '',
-      n.ip ?? '',
-      n.state,
-      age(n.stateAgeSeconds),
-      held(n),
-    ]),
-  );
+  return renderTable(LIST_HEAD, listNodes(pools).map(listCells));
+}
+
+export const REQUEST_LIST_HEAD = [
+  'Request ID',
+  'Priority',
+  'State',
+  'Requestor',
+  'Node Types',
+  'Nodes',
+  'Provider',
+  'Reason',
+];
+
+export type RequestListRow = RequestRecord & { provider: string };
+
+export function requestListRows(pools: PoolView[]): RequestListRow[] {
+  return pools
+    .flatMap((p) => p.requests.map((r) => ({ ...r, provider: p.provider })))
+    .sort((a, b) => a.submittedAt - b.submittedAt);
+}
+
+/** One request's cells under REQUEST_LIST_HEAD (shared with the status pages' /request-list). */
+export function requestListCells(r: RequestListRow): (string | number)[] {
+  return [r.key, r.priority, r.state, r.requestor, r.labels.join(','), r.nodeIds.join(','), r.provider, r.reason ?? ''];
 }
 
 export async function list(args: ListArgs): Promise<void> {
@@ -134,28 +156,12 @@ export async function deleteNode(args: DeleteArgs): Promise<void> {
 export async function requestList(args: ListArgs): Promise<void> {
   await withClient(args.config, async (c) => {
     const pools = await c.pools();
-    const requests = pools
-      .flatMap((p) => p.requests.map((r) => ({ ...r, provider: p.provider })))
-      .sort((a, b) => a.submittedAt - b.submittedAt);
+    const requests = requestListRows(pools);
     if (args.json) {
       process.stdout.write(`${JSON.stringify(requests, null, 2)}\n`);
       return;
     }
-    process.stdout.write(
-      `${renderTable(
-        ['Request ID', 'Priority', 'State', 'Requestor', 'Node Types', 'Nodes', 'Provider', 'Reason'],
-        requests.map((r) => [
-          r.key,
-          r.priority,
-          r.state,
-          r.requestor,
-          r.labels.join(','),
-          r.nodeIds.join(','),
-          r.provider,
-          r.reason ?? '',
-        ]),
-      )}\n`,
-    );
+    process.stdout.write(`${renderTable(REQUEST_LIST_HEAD, requests.map(requestListCells))}\n`);
     const idle = pools.flatMap((p) => p.minReadyWaits.map((w) => `  ${p.provider} ${w.label}: ${w.reason}`));
     if (idle.length > 0) process.stdout.write(`min-ready waits:\n${idle.join('\n')}\n`);
   });
