@@ -170,6 +170,8 @@ test('nodepool up brings the embedded example to READY: one build, raw and VHD u
     assert.equal(early.workers.length, 1, `no worker polling when up said it was up:\n${up.out()}`);
     assert.match(up.out(), new RegExp(`Web UI +http://127\\.0\\.0\\.1:${ports.ui}`));
     assert.equal((await fetch(`http://127.0.0.1:${ports.ui}/`)).status, 200, 'the Web UI answers');
+    assert.match(up.out(), new RegExp(`Status page +http://127\\.0\\.0\\.1:${ports.webapp}/`));
+    assert.equal((await fetch(`http://127.0.0.1:${ports.webapp}/`)).status, 200, 'the status page answers');
 
     await waitFor(up, 'Every image is READY in every provider', 300_000);
     const s = await status();
@@ -208,6 +210,7 @@ test('nodepool up brings the embedded example to READY: one build, raw and VHD u
       endpoints: [
         { host: '127.0.0.1', port: ports.temporal },
         { host: '127.0.0.1', port: ports.ui },
+        { host: '127.0.0.1', port: ports.webapp },
         ...Object.values(simPorts).map((p) => ({ host: '127.0.0.1', port: p.http })),
         // Every READY node's SSH endpoint, on its own loopback address.
         ...nodes.map((n) => ({ host: n.ip as string, port: simPorts[n.provider]?.ssh as number })),
