@@ -4,7 +4,6 @@
 // tells the pool about each node as it finishes; one deleter removes many servers and confirms each is gone;
 // one reconcile lists the servers and the quota. Launch details (flavor, networks, user data, ...) are read
 // from nodepool.yaml here in the worker, so nothing secret reaches the workflow history.
-import { setTimeout as delay } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
@@ -26,7 +25,7 @@ import { poolWorkflowId } from '../workflows/ids.ts';
 import { timeLaunch } from '../metrics/instrument.ts';
 import { providerAdapter, type ProviderDeps } from './provider.ts';
 import { ServerWatch } from './server-watch.ts';
-import { sshHostKey, sshRunScript } from './ssh.ts';
+import { sshRunScript, waitForSsh } from './ssh.ts';
 import { pickFlavor } from '../core/flavor.ts';
 
 export interface LaunchNode {
@@ -394,7 +393,7 @@ async function launchOne(cx: LaunchContext, node: LaunchNode): Promise<LaunchRes
         if (!where.ip && !where.ipv6) throw new Error(`server ${server.id} is ACTIVE without an address`);
         const host = (where.ip ?? where.ipv6) as string;
         const port = connectionPort(provider, label);
-        hostKeys = [await waitSsh(host, port, provider.bootTimeout * 1000, signal)];
+        hostKeys = [await waitForSsh(host, port, provider.bootTimeout * 1000, signal, POLL_MS)];
         if (node.validation) await runValidation(config, provider, node, host, port, signal);
       }
       const login = loginFor(provider, label, config);
@@ -486,28 +485,6 @@ async function waitActive(watch: ServerWatch, id: string, timeoutMs: number): Pr
   if (!s || s.state === 'deleted') throw new Error(`server ${id} vanished while booting`);
   if (s.state === 'error') throw new Error(`server ${id} went to ERROR${s.fault ? `: ${s.fault}` : ''}`);
   return s;
-}
-
-async function waitSsh(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last: Error | undefined;
-  while (Date.now() < deadline) {
-    try {
-      return await sshHostKey({
-        host,
-        port,
-        timeoutMs: Math.max(1000, Math.min(10_000, deadline - Date.now())),
-        signal,
-      });
-    } catch (err) {
-      if (signal.aborted) throw err;
-      last = err as Error;
-      await delay(POLL_MS, undefined, { signal });
-    }
-  }
-  throw new Error(
-    `no SSH on ${host}:${port} within ${timeoutMs / 1000} s (boot-timeout): ${last?.message ?? 'no answer'}`,
-  );
 }
 
 /** A validation node also runs the diskimage's validate-script, when it has one. */

@@ -16,7 +16,7 @@ import {
   type ProviderAdapter,
 } from '../providers/index.ts';
 import { providerAdapter, type ProviderDeps } from './provider.ts';
-import { sshHostKey, sshRunScript } from './ssh.ts';
+import { sshRunScript, waitForSsh } from './ssh.ts';
 
 export interface SnapshotBuildInput {
   provider: string;
@@ -142,7 +142,13 @@ export function snapshotActivities(deps: ProviderDeps) {
           });
         const port = pd.connectionPort;
         step('waiting for ssh');
-        const hostKey = await waitSsh(address, port, provider.bootTimeout * 1000, signal);
+        let hostKey: string;
+        try {
+          hostKey = await waitForSsh(address, port, provider.bootTimeout * 1000, signal, POLL_MS);
+        } catch (err) {
+          if (signal.aborted) throw err;
+          throw ApplicationFailure.create({ message: (err as Error).message, type: 'SnapshotBuild' });
+        }
         await log(`template ${input.templateName} (${server.id}) is up at ${address}:${port}, host key ${hostKey}`);
 
         step('running setup script');
@@ -214,29 +220,6 @@ async function waitActive(
     step(`waiting for ACTIVE (${s.rawStatus})`);
     await delay(POLL_MS, undefined, { signal });
   }
-}
-
-async function waitSsh(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last: Error | undefined;
-  while (Date.now() < deadline) {
-    try {
-      return await sshHostKey({
-        host,
-        port,
-        timeoutMs: Math.min(10_000, Math.max(1000, deadline - Date.now())),
-        signal,
-      });
-    } catch (err) {
-      if (signal.aborted) throw err;
-      last = err as Error;
-      await delay(POLL_MS, undefined, { signal });
-    }
-  }
-  throw ApplicationFailure.create({
-    message: `no SSH on ${host}:${port} within ${timeoutMs / 1000} s (boot-timeout): ${last?.message ?? 'no answer'}`,
-    type: 'SnapshotBuild',
-  });
 }
 
 async function waitImageActive(adapter: ProviderAdapter, id: string, signal: AbortSignal, step: (s: string) => void) {

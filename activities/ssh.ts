@@ -1,5 +1,6 @@
 // SSH as nodepool uses it: a handshake that proves a node booted (and records its host key, like nodepool's
 // keyscan), and running a setup script on a snapshot build's template server with its output in the build log.
+import { setTimeout as delay } from 'node:timers/promises';
 import ssh2 from 'ssh2';
 
 const { Client, utils } = ssh2;
@@ -121,4 +122,36 @@ export function sshRunScript(opts: SshScriptOptions): Promise<number> {
       hostVerifier: () => true,
     });
   });
+}
+
+/**
+ * Handshakes until one succeeds (a node's sshd is up) or `timeoutMs` (boot-timeout) passes: resolves with the host
+ * key, or rejects naming the address, the timeout and the last error.
+ */
+export async function waitForSsh(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  signal: AbortSignal,
+  pollMs = 250,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Error | undefined;
+  while (Date.now() < deadline) {
+    try {
+      return await sshHostKey({
+        host,
+        port,
+        timeoutMs: Math.max(1000, Math.min(10_000, deadline - Date.now())),
+        signal,
+      });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      last = err as Error;
+      await delay(pollMs, undefined, { signal });
+    }
+  }
+  throw new Error(
+    `no SSH on ${host}:${port} within ${timeoutMs / 1000} s (boot-timeout): ${last?.message ?? 'no answer'}`,
+  );
 }

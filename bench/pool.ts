@@ -6,8 +6,7 @@
 //   3. sustained single-use churn: concurrent request → release loops (release deletes; min-ready replaces);
 //   4. scale: min-ready 2,000 (400 per provider) — worker peak RSS and history events per pool-workflow run.
 // Prints a Markdown report; `--write-doc` also replaces the results in docs/BENCHMARKS.md.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -17,7 +16,8 @@ import { ensurePostgres, freePort } from '../scripts/tools.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
 import { offerQuery, type PoolView } from '../workflows/pool-api.ts';
 import { fmt, machineLine, percentile, writeResults } from './report.ts';
-import { startServer, type Server } from './server.ts';
+import { plainImage } from '../test/support/glance.ts';
+import { Children, startServer, waitFor, type Server } from './server.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const PROVIDERS = 5;
@@ -27,50 +27,14 @@ const LATENCY_REQUESTS = 300;
 const CHURN_SECONDS = 30;
 const CHURN_LOOPS = 16;
 const SCALE_READY = 2000;
-const children = new Set<ChildProcess>();
 /** Worker warnings and errors, shown when a phase fails. */
 const problems: string[] = [];
-
-function run(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  // BENCH_LOG=FILE keeps every child's output, for when a phase fails.
-  if (process.env.BENCH_LOG) {
-    const out = createWriteStream(process.env.BENCH_LOG, { flags: 'a' });
-    child.stdout?.pipe(out);
-    child.stderr?.pipe(out);
-  }
-  child.stderr?.on('data', (d: Buffer) => {
-    for (const line of d.toString().split('\n'))
-      if (/WARN|ERROR|Failing workflow task/.test(line)) problems.push(line.slice(0, 600));
-    if (problems.length > 200) problems.splice(0, problems.length - 200);
-  });
-  return child;
-}
-
-/** Resolves with the first output line matching `pattern`, or fails if the process exits first. */
-function waitFor(child: ChildProcess, pattern: RegExp, ms = 60_000): Promise<RegExpMatchArray> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}:\n${out.slice(-2000)}`)), ms);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = pattern.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (c) => reject(new Error(`exited ${c} before ${pattern}:\n${out.slice(-2000)}`)));
-  });
-}
+const children = new Children(ROOT, (line) => {
+  if (!/WARN|ERROR|Failing workflow task/.test(line)) return;
+  problems.push(line.slice(0, 600));
+  if (problems.length > 200) problems.shift();
+});
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) => children.run(args, env);
 
 async function startSims(dir: string): Promise<{ name: string; authUrl: string; sshPort: number }[]> {
   const knobs = join(dir, 'knobs.json');
@@ -101,40 +65,6 @@ async function startSims(dir: string): Promise<{ name: string; authUrl: string; 
       return { name: `cloud${i}`, authUrl: m[1] as string, sshPort };
     }),
   );
-}
-
-async function seedImage(authUrl: string): Promise<void> {
-  const auth = await fetch(`${authUrl}/v3/auth/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: 'nodepool', domain: { name: 'Default' }, password: 'secret' } },
-        },
-        scope: { project: { name: 'nodepool', domain: { name: 'Default' } } },
-      },
-    }),
-  });
-  const token = auth.headers.get('x-subject-token') as string;
-  const body = (await auth.json()) as {
-    token: { catalog: { type: string; endpoints: { interface: string; url: string }[] }[] };
-  };
-  const glance = (
-    body.token.catalog.find((s) => s.type === 'image')?.endpoints.find((e) => e.interface === 'public')?.url ?? ''
-  ).replace(/\/$/, '');
-  const made = await fetch(`${glance}/v2/images`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-auth-token': token },
-    body: JSON.stringify({ name: 'cirros', disk_format: 'raw', container_format: 'bare' }),
-  });
-  const { id } = (await made.json()) as { id: string };
-  await fetch(`${glance}/v2/images/${id}/file`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/octet-stream', 'x-auth-token': token },
-    body: Buffer.alloc(4096, 1),
-  });
 }
 
 function config(
@@ -227,7 +157,7 @@ async function main(): Promise<void> {
   try {
     server = await startServer(dir);
     const sims = await startSims(dir);
-    for (const s of sims) await seedImage(s.authUrl);
+    for (const s of sims) await plainImage(s, 'cirros', Buffer.alloc(4096, 1));
     const cloudsFile = join(dir, 'clouds.yaml');
     writeFileSync(
       cloudsFile,
@@ -377,9 +307,7 @@ async function main(): Promise<void> {
     throw err;
   } finally {
     // SIGTERM first: the worker drains and exits, writing its CPU profile when asked for one.
-    for (const c of children) c.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, children.size > 0 ? 3000 : 0));
-    for (const c of children) c.kill('SIGKILL');
+    await children.stopAll(3000);
     server?.proc.kill('SIGTERM');
     await pgc.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
     await pgc.end();

@@ -37,3 +37,59 @@ export async function startServer(logDir: string): Promise<Server> {
     }
   }
 }
+
+/** Child processes a benchmark starts (simulators, workers), each stopped at the end. */
+export class Children {
+  readonly #all = new Set<ChildProcess>();
+  readonly #root: string;
+  readonly #onStderr: ((line: string) => void) | undefined;
+
+  constructor(root: string, onStderr?: (line: string) => void) {
+    this.#root = root;
+    this.#onStderr = onStderr;
+  }
+
+  /** `node ARGS` from the repository root. */
+  run(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+    const child = spawn(process.execPath, args, {
+      cwd: this.#root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.#all.add(child);
+    child.once('exit', () => this.#all.delete(child));
+    if (this.#onStderr) {
+      const onLine = this.#onStderr;
+      child.stderr?.on('data', (d: Buffer) => {
+        for (const line of d.toString().split('\n')) onLine(line);
+      });
+    }
+    return child;
+  }
+
+  /** SIGTERM first (a worker drains and exits, writing a CPU profile when asked), then SIGKILL. */
+  async stopAll(graceMs = 2000): Promise<void> {
+    for (const c of this.#all) c.kill('SIGTERM');
+    if (this.#all.size > 0) await new Promise((r) => setTimeout(r, graceMs));
+    for (const c of this.#all) c.kill('SIGKILL');
+  }
+}
+
+/** Resolves with the first match of `pattern` in the child's output, or fails if it exits first. */
+export function waitFor(child: ChildProcess, pattern: RegExp, ms = 60_000): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}:\n${out.slice(-2000)}`)), ms);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = pattern.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (c) => reject(new Error(`exited ${c} before ${pattern}:\n${out.slice(-2000)}`)));
+  });
+}

@@ -3,12 +3,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
 import { ImageUpload } from '../db/entities/index.ts';
 import { adapterForCloud, isOwnedBy, TAGS } from '../providers/index.ts';
 import { BUILD_SCRIPT } from './support/build-script.ts';
 import { createNodepoolEnv, type NodepoolEnv } from './support/nodepool.ts';
 import { until } from './support/poll.ts';
+import { killed } from './support/process.ts';
 
 let env: NodepoolEnv;
 const tag = Math.random().toString(36).slice(2, 8);
@@ -50,14 +50,6 @@ temporal:
 after(async () => {
   await env?.close();
 });
-
-function killed(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
 
 test('a worker killed mid-upload and restarted finishes the build with one image per provider', async () => {
   const worker = await env.spawnWorker();

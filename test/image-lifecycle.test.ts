@@ -28,6 +28,8 @@ diskimages:
   - name: ${image}
     builder: script
     script: build.sh
+    # Built by hand here (image-build); the schedule stays paused.
+    pause: true
 providers:
   - name: ${east}
     cloud: simcloud
@@ -189,4 +191,43 @@ test('image-delete refuses an unknown ID and the only READY image, each with exi
   const forced = await env.cli(['delete-image', String(last.id), '--force']);
   assert.equal(forced.code, 0, forced.stderr);
   assert.match(forced.stdout, new RegExp(`${east} has no READY .* image now`));
+});
+
+test('dib-image-list shows the local builds, build-log prints a build, image-pause and image-unpause act on the schedule', async () => {
+  const list = await env.cli(['dib-image-list', '--json']);
+  assert.equal(list.code, 0, list.stderr);
+  const builds = (
+    JSON.parse(list.stdout) as { id: number; image: string; version: number; state: string; files: string[] }[]
+  ).filter((b) => b.image === image);
+  assert.ok(builds.length >= 3, `three builds: ${JSON.stringify(builds)}`);
+  const last = builds[builds.length - 1] as (typeof builds)[number];
+  assert.equal(last.state, 'ready');
+  assert.ok(last.files.some((f) => f.endsWith(`${image}-${last.version}.raw`)));
+  const table = await env.cli(['dib-image-list']);
+  assert.match(table.stdout, /\| ID +\| Image +\| Filename +\| Version +\| State +\| Age \(hours\) +\|/);
+
+  const log = await env.cli(['build-log', String(last.id)]);
+  assert.equal(log.code, 0, log.stderr);
+  assert.match(log.stdout, new RegExp(`built .*${image}`), "the builder's own output");
+  const missing = await env.cli(['build-log', '999999']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /image build 999999 does not exist/);
+
+  // The schedule exists once a worker synced nodepool.yaml; this test's worker runs in-process, so sync here.
+  const { syncSchedules } = await import('../worker/schedules.ts');
+  await syncSchedules(env.client, env.config, env.taskQueue);
+  const handle = env.client.schedule.getHandle(`image-build/${image}`);
+  try {
+    const paused = await env.cli(['image-pause', image]);
+    assert.equal(paused.code, 0, paused.stderr);
+    assert.equal((await handle.describe()).state.paused, true);
+    const resumed = await env.cli(['image-unpause', image]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal((await handle.describe()).state.paused, false);
+    const unknown = await env.cli(['image-pause', 'no-such-image']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /image no-such-image has no build schedule/);
+  } finally {
+    await handle.delete().catch(() => {});
+  }
 });

@@ -3,7 +3,6 @@
 // request carried over, every request fulfilled once).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import { NodepoolClient } from '../client/nodepool-client.ts';
 import { adapterForCloud, isOwnedBy, TAGS } from '../providers/index.ts';
@@ -13,6 +12,7 @@ import { providerPool } from '../workflows/provider-pool.ts';
 import { plainImage } from './support/glance.ts';
 import { createNodepoolEnv, type NodepoolEnv } from './support/nodepool.ts';
 import { until } from './support/poll.ts';
+import { killed } from './support/process.ts';
 
 let env: NodepoolEnv;
 const tag = Math.random().toString(36).slice(2, 8);
@@ -57,14 +57,6 @@ after(async () => {
       .catch(() => {});
   await env?.close();
 });
-
-function killed(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
 
 const view = (p: string): Promise<PoolView> => env.client.workflow.getHandle(poolWorkflowId(p)).query('pool');
 

@@ -8,6 +8,7 @@ import {
   ApplicationFailure,
   defineQuery,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   setCurrentDetails,
   upsertSearchAttributes,
@@ -61,7 +62,9 @@ export interface BuildProgress {
 
 export const buildProgressQuery = defineQuery<BuildProgress>('progress');
 
-const records = proxyActivities<Activities>({
+// The build's records and reports are short database writes (and a signal to the catalog): local activities,
+// run by this worker without a round trip through the server for each step.
+const records = proxyLocalActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 20 },
 });

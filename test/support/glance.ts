@@ -1,9 +1,8 @@
 // Images made with plain Keystone and Glance calls, as any other tool would make them: untagged, so nodepool must
 // treat them as someone else's (a cloud's base images, an operator's uploads).
 import assert from 'node:assert/strict';
-import type { SimCloud } from '../../simulator/index.ts';
 
-async function session(sim: SimCloud): Promise<{ token: string; glance: string }> {
+async function session(sim: { authUrl: string }): Promise<{ token: string; glance: string }> {
   const auth = await fetch(`${sim.authUrl}/v3/auth/tokens`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -28,7 +27,7 @@ async function session(sim: SimCloud): Promise<{ token: string; glance: string }
 }
 
 /** An untagged image record; with `data` it is uploaded and active. Returns its id. */
-export async function plainImage(sim: SimCloud, name: string, data?: Buffer): Promise<string> {
+export async function plainImage(sim: { authUrl: string }, name: string, data?: Buffer): Promise<string> {
   const { token, glance } = await session(sim);
   const made = await fetch(`${glance}/v2/images`, {
     method: 'POST',
