@@ -39,6 +39,31 @@ function eventId(e: HistoryEvent): number {
   return Number(e.eventId ?? 0);
 }
 
+type Marker = temporal.api.history.v1.IMarkerRecordedEventAttributes;
+
+/** A marker's JSON detail (Core writes its local activity and patch markers so), or undefined. */
+function markerDetail(m: Marker, key: string): Record<string, unknown> | undefined {
+  const data = m.details?.[key]?.payloads?.[0]?.data;
+  if (!data) return undefined;
+  try {
+    return JSON.parse(Buffer.from(data).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+function describeMarker(m: Marker): string {
+  if (m.markerName === 'core_local_activity') {
+    const d = markerDetail(m, 'data');
+    if (d) return `local activity ${String(d.activity_type)} (seq ${String(d.seq)})`;
+  }
+  if (m.markerName === 'core_patch') {
+    const d = markerDetail(m, 'patch_data');
+    if (d) return `patch ${String(d.id)}`;
+  }
+  return `marker ${m.markerName ?? '?'}`;
+}
+
 /** One event in an operator's words: its id, type and what it was about. */
 export function describeEvent(e: HistoryEvent): string {
   const what = (() => {
@@ -49,7 +74,7 @@ export function describeEvent(e: HistoryEvent): string {
     const c = e.startChildWorkflowExecutionInitiatedEventAttributes;
     if (c) return `child workflow ${c.workflowType?.name ?? '?'} ${c.workflowId ?? ''}`.trim();
     const m = e.markerRecordedEventAttributes;
-    if (m) return `marker ${m.markerName ?? '?'}`;
+    if (m) return describeMarker(m);
     const s = e.signalExternalWorkflowExecutionInitiatedEventAttributes;
     if (s) return `signal ${s.signalName ?? '?'} to ${s.workflowExecution?.workflowId ?? '?'}`;
     const sig = e.workflowExecutionSignaledEventAttributes;

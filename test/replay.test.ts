@@ -84,8 +84,12 @@ test('a build that now schedules an activity before planBuild is nondeterministi
     (err: Error) => {
       assert.ok(err instanceof DeterminismViolationError, `${err.name}: ${err.message}`);
       const text = explainNondeterminism(err.message, recorded, { from: 0, to: 8 });
-      assert.match(text, /scheduled event 'planBuild' does not match activity type of activity command 'pruneBuilds'/);
-      assert.match(text, /event 5 ActivityTaskScheduled: activity planBuild \(activity id 1\)/);
+      // planBuild was recorded as a local activity (a marker) or an activity, as the code of the day had it.
+      assert.match(text, /'planBuild' does not match activity type of (local )?activity command 'pruneBuilds'/);
+      assert.match(
+        text,
+        /event 5 (MarkerRecorded: local activity planBuild|ActivityTaskScheduled: activity planBuild)/,
+      );
       return true;
     },
   );
@@ -108,24 +112,35 @@ test('nodepool replay names the event and the command of a nondeterministic hist
   try {
     // A history whose first activity was another one: as if the code had been changed under a running build.
     const json = JSON.parse(readFileSync(files.find((f) => f.includes('imageBuild')) as string, 'utf8')) as {
-      events: { eventId: string; activityTaskScheduledEventAttributes?: { activityType: { name: string } } }[];
+      events: {
+        eventId: string;
+        eventType: string;
+        activityTaskScheduledEventAttributes?: { activityType: { name: string } };
+      }[];
     };
-    const first = json.events.find((e) => e.activityTaskScheduledEventAttributes);
-    assert.ok(first?.activityTaskScheduledEventAttributes);
-    first.activityTaskScheduledEventAttributes.activityType.name = 'planBuildOld';
+    const at = json.events.findIndex((e) => e.activityTaskScheduledEventAttributes);
+    const first = json.events[at]?.activityTaskScheduledEventAttributes;
+    assert.ok(first);
+    const name = first.activityType.name;
+    first.activityType.name = `${name}Old`;
+    const task = json.events
+      .slice(0, at)
+      .reverse()
+      .find((e) => e.eventType === 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED');
+    assert.ok(task);
     const file = join(dir, 'build.json');
     writeFileSync(file, JSON.stringify(json));
     const r = await runCli(['replay', '--file', file]);
     assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /NONDETERMINISTIC {2}imageBuild/);
-    assert.match(
+    assert.ok(
+      r.stdout.includes(`scheduled event '${name}Old' does not match activity type of activity command '${name}'`),
       r.stdout,
-      /scheduled event 'planBuildOld' does not match activity type of activity command 'planBuild'/,
     );
     assert.match(
       r.stdout,
       new RegExp(
-        `workflow task that differs completed at event 4;[^\\n]*\\n\\s+event ${first.eventId} ActivityTaskScheduled: activity planBuildOld`,
+        `workflow task that differs completed at event ${task.eventId};[^\\n]*\\n(\\s+event .*\\n)*\\s+event ${json.events[at]?.eventId} ActivityTaskScheduled: activity ${name}Old`,
       ),
     );
     assert.match(r.stdout, /1 replayed: 0 OK, 1 nondeterministic/);
