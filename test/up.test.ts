@@ -347,7 +347,8 @@ test("up --config runs an operator's nodepool.yaml on PostgreSQL, its clouds.yam
   const killed = startUp(args, env);
   let restarted: Running | undefined;
   try {
-    // An `up` killed outright cannot stop its children; the next one on the directory does.
+    // An `up` killed outright cannot stop its children (they write to their own log files and live on); the next
+    // one on the directory does.
     await waitFor(killed, 'nodepool is up', 180_000);
     killed.child.kill('SIGKILL');
     await killed.exited;

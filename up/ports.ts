@@ -50,9 +50,14 @@ function readPorts(file: string): PortFile {
   }
 }
 
+export function writePorts(file: string, ports: Map<string, SimulatorPorts>): void {
+  writeFileSync(file, `${JSON.stringify({ simulators: Object.fromEntries(ports) }, null, 2)}\n`);
+}
+
 /**
- * Each simulator's ports: the ones it had last time when they are still free, otherwise new free ones; an SSH
- * port fixed by nodepool.yaml (connection-port) is used as it is. Written back for the next start.
+ * Each simulator's ports: the ones it had last time when they are still free; otherwise HTTP 0 (the simulator
+ * binds any free port: choosing one here could lose it to another program before the bind) and a new free SSH
+ * port (it must be known before: connection-port says it). An SSH port fixed by nodepool.yaml is used as it is.
  */
 export async function simulatorPorts(
   file: string,
@@ -61,20 +66,20 @@ export async function simulatorPorts(
   const known = readPorts(file).simulators ?? {};
   const out = new Map<string, SimulatorPorts>();
   const taken = new Set<number>();
-  const pick = async (previous: number | undefined): Promise<number> => {
+  const pick = async (previous: number | undefined, any: boolean): Promise<number> => {
     if (previous !== undefined && !taken.has(previous) && !(await portInUse(previous))) return previous;
+    if (any) return 0;
     for (;;) {
       const p = await freePort();
       if (!taken.has(p)) return p;
     }
   };
   for (const s of sims) {
-    const http = await pick(known[s.provider]?.http);
+    const http = await pick(known[s.provider]?.http, true);
     taken.add(http);
-    const ssh = s.sshPort ?? (await pick(known[s.provider]?.ssh));
+    const ssh = s.sshPort ?? (await pick(known[s.provider]?.ssh, false));
     taken.add(ssh);
     out.set(s.provider, { http, ssh });
   }
-  writeFileSync(file, `${JSON.stringify({ simulators: Object.fromEntries(out) }, null, 2)}\n`);
   return out;
 }

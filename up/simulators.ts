@@ -30,17 +30,26 @@ export async function startSimulator(
   ports: SimulatorPorts,
   dataDir: string,
 ): Promise<RunningSimulator> {
-  try {
-    const sim = await startSimCloud({
+  const start = (port: number) =>
+    startSimCloud({
       stateDir: join(dataDir, 'simulators', plan.provider),
       host: '127.0.0.1',
-      port: ports.http,
+      port,
       sshPort: ports.ssh,
       seed: plan.seed,
       regions: plan.regions,
       knobs: knobsOf(plan),
     });
-    return { plan, ports, sim };
+  try {
+    let sim: SimCloud;
+    try {
+      sim = await start(ports.http);
+    } catch (err) {
+      // Its port of last time was taken since it was checked: any free one will do (clouds.yaml follows).
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || ports.http === 0) throw err;
+      sim = await start(0);
+    }
+    return { plan, ports: { http: Number(new URL(sim.baseUrl).port), ssh: ports.ssh }, sim };
   } catch (err) {
     throw new Error(`the simulator of provider ${plan.provider} could not start: ${(err as Error).message}`);
   }

@@ -16,7 +16,7 @@ import { configFileCandidates } from '../providers/openstack/clouds-yaml.ts';
 import { ROOT, ensureTemporalCli } from '../scripts/tools.ts';
 import { DataDirInUse, lockDataDir, type DataDirLock } from './lock.ts';
 import { UpPlanError, cloudsYaml, overlay, overlayText, planSimulators, type SimulatorPlan } from './plan.ts';
-import { simulatorPorts, takenPort, type PortNeed, type SimulatorPorts } from './ports.ts';
+import { simulatorPorts, takenPort, writePorts, type PortNeed, type SimulatorPorts } from './ports.ts';
 import type { Service } from './service.ts';
 import { startSimulator, type RunningSimulator } from './simulators.ts';
 import { startTemporalServer, waitForTemporal } from './temporal-server.ts';
@@ -146,6 +146,7 @@ export async function up(o: UpOptions): Promise<number> {
     const namespace = userConfig.temporal.namespace;
     const overlayFile = join(dataDir, 'nodepool.up.yaml');
     const cloudsFile = join(dataDir, 'clouds.yaml');
+    const portsFile = join(dataDir, 'ports.json');
     let config: Config = userConfig;
     let statusUrl: string | undefined;
     let simPorts = new Map<string, SimulatorPorts>();
@@ -167,7 +168,7 @@ export async function up(o: UpOptions): Promise<number> {
             needs.push({ port: webappPort, what: 'the status page', fix: '--webapp-port PORT' });
             const taken = await takenPort(needs);
             if (taken) throw new CliError(taken, 1);
-            const ports = await simulatorPorts(join(dataDir, 'ports.json'), plans);
+            const ports = await simulatorPorts(portsFile, plans);
             const content = overlay(raw, {
               sims: plans.map((p) => ({ ...p, sshPort: (ports.get(p.provider) as { ssh: number }).ssh })),
               imagesDir: join(dataDir, 'images'),
@@ -211,6 +212,8 @@ export async function up(o: UpOptions): Promise<number> {
             for (const p of plans) {
               running.sims.push(await startSimulator(p, simPorts.get(p.provider) as SimulatorPorts, dataDir));
             }
+            // The ports they got, for the next start (the same URLs for the state they keep).
+            writePorts(portsFile, new Map(running.sims.map((s) => [s.plan.provider, s.ports])));
             const base = realProviders.length > 0 ? operatorClouds() : { data: {} };
             writeFileSync(
               cloudsFile,
