@@ -24,7 +24,7 @@ import { deletedSignal, launchResultsSignal } from '../workflows/pool-api.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
 import { timeLaunch } from '../metrics/instrument.ts';
 import { providerAdapter, type ProviderDeps } from './provider.ts';
-import { ServerWatch } from './server-watch.ts';
+import { watchFor, type ServerWatch } from './server-watch.ts';
 import { sshRunScript, waitForSsh } from './ssh.ts';
 import { pickFlavor } from '../core/flavor.ts';
 
@@ -151,6 +151,7 @@ async function deleteAndWait(
   watch: ServerWatch,
   id: string,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<boolean> {
   await adapter.deleteServer(id);
   try {
@@ -159,6 +160,7 @@ async function deleteAndWait(
       (s) => !s || s.state === 'deleted',
       timeoutMs,
       `server ${id} still there ${timeoutMs / 1000} s after delete`,
+      signal,
     );
     return true;
   } catch (err) {
@@ -204,9 +206,10 @@ export function nodeActivities(deps: ProviderDeps) {
             `provider ${batch.provider} is not in this worker's nodepool.yaml`,
             'UnknownProvider',
           );
-        // One listing finds what an earlier attempt of this batch created; one watch follows every server booting.
-        const known = (await adapter.listServers()).filter((x) => isOwnedBy(x.metadata, provider.name));
-        const watch = new ServerWatch(adapter, POLL_MS, ctx.cancellationSignal);
+        // One listing finds what an earlier attempt of this batch created (it stopped heartbeating long before this
+        // attempt, so a listing a poll old sees all it made); one watch follows every server booting.
+        const watch = watchFor(provider.name, adapter, POLL_MS);
+        const known = (await watch.listing(POLL_MS)).filter((x) => isOwnedBy(x.metadata, provider.name));
         // Creates run in parallel up to max-concurrency, each waiting its turn under the provider's rate.
         const limit = pLimit(Math.max(1, provider.maxConcurrency ?? 32));
         const cx = { adapter, watch, known, config: deps.config, provider, signal: ctx.cancellationSignal };
@@ -240,7 +243,7 @@ export function nodeActivities(deps: ProviderDeps) {
       }, REPORT_MS);
       try {
         const adapter = providerAdapter(deps, input.provider);
-        const watch = new ServerWatch(adapter, POLL_MS, ctx.cancellationSignal);
+        const watch = watchFor(input.provider, adapter, POLL_MS);
         const limit = pLimit(32);
         // Nodes whose server id we never learnt are found by name and our node id tag.
         const unknown = input.nodes.filter((n) => !n.externalId);
@@ -254,7 +257,7 @@ export function nodeActivities(deps: ProviderDeps) {
                     .filter((s) => isOwnedBy(s.metadata, input.provider) && s.metadata[TAGS.nodeId] === String(n.id))
                     .map((s) => s.id);
               for (const id of ids) {
-                if (!(await deleteAndWait(adapter, watch, id, 10 * 60_000)))
+                if (!(await deleteAndWait(adapter, watch, id, 10 * 60_000, ctx.cancellationSignal)))
                   throw ApplicationFailure.create({
                     message: `server ${id} of node ${n.id} is still there after delete`,
                     type: 'ServerNotGone',
@@ -349,7 +352,7 @@ export function nodeActivities(deps: ProviderDeps) {
     async deleteLeakedServers(input: { provider: string; serverIds: string[] }): Promise<string[]> {
       try {
         const adapter = providerAdapter(deps, input.provider);
-        const watch = new ServerWatch(adapter, POLL_MS);
+        const watch = watchFor(input.provider, adapter, POLL_MS);
         await Promise.all(input.serverIds.map((id) => deleteAndWait(adapter, watch, id, 10 * 60_000)));
         return input.serverIds;
       } catch (err) {
@@ -386,7 +389,7 @@ async function launchOne(cx: LaunchContext, node: LaunchNode): Promise<LaunchRes
         known: cx.known,
       });
       lastServer = server.id;
-      const active = await waitActive(watch, server.id, provider.launchTimeout * 1000);
+      const active = await waitActive(watch, server.id, provider.launchTimeout * 1000, signal);
       const where = address(active);
       let hostKeys: string[] = [];
       if (pool.hostKeyChecking) {
@@ -428,7 +431,7 @@ async function launchOne(cx: LaunchContext, node: LaunchNode): Promise<LaunchRes
         });
         lastReason += ' (console log in the worker log)';
       }
-      if (server) await deleteAndWait(adapter, watch, server.id, 5 * 60_000).catch(() => undefined);
+      if (server) await deleteAndWait(adapter, watch, server.id, 5 * 60_000, signal).catch(() => undefined);
     }
   }
   return {
@@ -475,12 +478,13 @@ async function flavorFor(adapter: ProviderAdapter, label: PoolLabel): Promise<st
   return f.name;
 }
 
-async function waitActive(watch: ServerWatch, id: string, timeoutMs: number): Promise<Server> {
+async function waitActive(watch: ServerWatch, id: string, timeoutMs: number, signal: AbortSignal): Promise<Server> {
   const s = await watch.wait(
     id,
     (x) => !x || x.state === 'active' || x.state === 'error' || x.state === 'deleted',
     timeoutMs,
     `server ${id} not ACTIVE within ${timeoutMs / 1000} s (launch-timeout)`,
+    signal,
   );
   if (!s || s.state === 'deleted') throw new Error(`server ${id} vanished while booting`);
   if (s.state === 'error') throw new Error(`server ${id} went to ERROR${s.fault ? `: ${s.fault}` : ''}`);

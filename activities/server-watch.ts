@@ -1,5 +1,6 @@
-// Watching many servers at once: one listing of the project every poll, shared by every server a batch waits
-// on, instead of one GET per server per poll (a launcher booting 100 nodes would otherwise ask 400 times a second).
+// Watching many servers at once: one listing of the provider's project every poll, shared by every server any
+// activity of this worker waits on in that provider (launchers, deleters, leak cleanup), instead of one GET per
+// server per poll — or one listing per batch, which under churn (many small batches at once) is the same storm.
 import type { ProviderAdapter, Server } from '../providers/adapter.ts';
 
 interface Waiter {
@@ -9,33 +10,65 @@ interface Waiter {
   resolve: (s: Server | undefined) => void;
   reject: (e: Error) => void;
   what: string;
+  signal?: AbortSignal;
 }
 
 export class ServerWatch {
-  readonly #adapter: ProviderAdapter;
+  #adapter: ProviderAdapter;
   readonly #pollMs: number;
-  readonly #signal: AbortSignal | undefined;
   readonly #waiters = new Set<Waiter>();
   #running = false;
+  #last: { at: number; servers: Server[] } | undefined;
 
-  constructor(adapter: ProviderAdapter, pollMs: number, signal?: AbortSignal) {
+  constructor(adapter: ProviderAdapter, pollMs: number) {
     this.#adapter = adapter;
     this.#pollMs = pollMs;
-    this.#signal = signal;
+  }
+
+  /** The project's servers as listed at most `maxAgeMs` ago (a fresh listing otherwise). */
+  async listing(maxAgeMs: number): Promise<Server[]> {
+    if (this.#last && Date.now() - this.#last.at <= maxAgeMs) return this.#last.servers;
+    const servers = await this.#adapter.listServers();
+    this.#last = { at: Date.now(), servers };
+    return servers;
+  }
+
+  /** The adapter the next listing uses (a rotated credential gives a new one). */
+  use(adapter: ProviderAdapter): this {
+    this.#adapter = adapter;
+    return this;
   }
 
   /**
    * Resolves with the server once `done` says so (`undefined`: the cloud no longer lists it), or rejects with
-   * `what` after `timeoutMs`.
+   * `what` after `timeoutMs`, or when `signal` aborts (the activity was cancelled).
    */
   wait(
     id: string,
     done: (s: Server | undefined) => boolean,
     timeoutMs: number,
     what: string,
+    signal?: AbortSignal,
   ): Promise<Server | undefined> {
     return new Promise((resolve, reject) => {
-      this.#waiters.add({ id, done, deadline: Date.now() + timeoutMs, resolve, reject, what });
+      if (signal?.aborted) return reject(new Error('cancelled'));
+      const w: Waiter = {
+        id,
+        done,
+        deadline: Date.now() + timeoutMs,
+        resolve,
+        reject,
+        what,
+        ...(signal ? { signal } : {}),
+      };
+      this.#waiters.add(w);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          if (this.#waiters.delete(w)) reject(new Error('cancelled'));
+        },
+        { once: true },
+      );
       if (!this.#running) void this.#loop();
     });
   }
@@ -44,14 +77,11 @@ export class ServerWatch {
     this.#running = true;
     try {
       while (this.#waiters.size > 0) {
-        if (this.#signal?.aborted) {
-          for (const w of this.#waiters) w.reject(new Error('cancelled'));
-          this.#waiters.clear();
-          return;
-        }
         let byId: Map<string, Server>;
         try {
-          byId = new Map((await this.#adapter.listServers()).map((s) => [s.id, s]));
+          const servers = await this.#adapter.listServers();
+          this.#last = { at: Date.now(), servers };
+          byId = new Map(servers.map((s) => [s.id, s]));
         } catch (err) {
           // A failed listing fails every waiter: their callers retry or fail as they would on a failed GET.
           for (const w of this.#waiters) w.reject(err as Error);
@@ -75,4 +105,15 @@ export class ServerWatch {
       this.#running = false;
     }
   }
+}
+
+const watches = new Map<string, ServerWatch>();
+
+/** The one watch of this worker process for a provider's servers. */
+export function watchFor(provider: string, adapter: ProviderAdapter, pollMs: number): ServerWatch {
+  const known = watches.get(provider);
+  if (known) return known.use(adapter);
+  const watch = new ServerWatch(adapter, pollMs);
+  watches.set(provider, watch);
+  return watch;
 }

@@ -236,10 +236,24 @@ async function main(): Promise<void> {
       Array.from({ length: CHURN_LOOPS }, async () => {
         while (performance.now() < churnEnd) {
           const key = `churn-${seq++}`;
-          const r = await np.requestNodes(
-            { key, labels: ['bench'], requestor: 'bench' },
-            { wait: true, timeoutMs: 60_000 },
-          );
+          const t = performance.now();
+          const r = await np
+            .requestNodes({ key, labels: ['bench'], requestor: 'bench' }, { wait: true, timeoutMs: 60_000 })
+            .catch(async (err: unknown) => {
+              // What the pools were doing when a request got no answer: the way to find the next bottleneck.
+              for (let i = 0; i < PROVIDERS; i++) {
+                const d = await client.workflow.getHandle(poolWorkflowId(`p${i}`)).describe();
+                process.stderr.write(
+                  `p${i}: ${d.historyLength} events, run ${d.runId}, pending WFT ${JSON.stringify(d.raw.pendingWorkflowTask ?? null)}, ${d.raw.pendingActivities?.length ?? 0} activities\n`,
+                );
+              }
+              process.stderr.write(`${key} failed after ${(performance.now() - t).toFixed(0)} ms\n`);
+              if (process.env.BENCH_LOG) {
+                const h = await client.workflow.getHandle(poolWorkflowId('p0')).fetchHistory();
+                writeFileSync(`${process.env.BENCH_LOG}.p0-history.json`, JSON.stringify(h));
+              }
+              throw err;
+            });
           if (r.state !== 'fulfilled') throw new Error(`request ${key}: ${r.state} ${r.reason ?? ''}`);
           await np.release(r.nodes);
           churned++;

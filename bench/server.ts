@@ -1,7 +1,7 @@
 // The Temporal dev server a benchmark starts for itself: in memory, on free loopback ports, with nodepool's
 // search attributes, as the test harness starts it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { createWriteStream, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { ensureTemporalCli, freePort } from '../scripts/tools.ts';
@@ -58,6 +58,12 @@ export class Children {
     });
     this.#all.add(child);
     child.once('exit', () => this.#all.delete(child));
+    // BENCH_LOG=FILE keeps every child's output, for when a phase fails.
+    if (process.env.BENCH_LOG) {
+      const out = createWriteStream(process.env.BENCH_LOG, { flags: 'a' });
+      child.stdout?.pipe(out);
+      child.stderr?.pipe(out);
+    }
     if (this.#onStderr) {
       const onLine = this.#onStderr;
       child.stderr?.on('data', (d: Buffer) => {

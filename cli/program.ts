@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { commands } from './commands/index.ts';
 import { CliError } from './errors.ts';
+import { TEMPORAL_CLI_OPTIONS, rememberTemporalFlags } from './temporal-flags.ts';
 import { ConfigError } from '../config/errors.ts';
 
 /** yargs names an unknown --dashed-flag twice, as typed and camel-cased (`bogus-flag, bogusFlag`): keep one. */
@@ -24,6 +25,8 @@ export async function main(argv: string[]): Promise<number> {
       describe: 'path to nodepool.yaml',
       default: process.env.NODEPOOL_CONFIG ?? '/etc/nodepool/nodepool.yaml',
     })
+    .options(TEMPORAL_CLI_OPTIONS)
+    .middleware(rememberTemporalFlags)
     .command(commands)
     .demandCommand(1, 'Name a command; `nodepool --help` lists them.')
     .strict()

@@ -1,7 +1,14 @@
-// How the CLI reaches Temporal: nodepool.yaml's temporal section, overridden by TEMPORAL_ADDRESS,
-// TEMPORAL_NAMESPACE and NODEPOOL_TASK_QUEUE, with an operator-readable error when nothing answers.
+// How the CLI reaches Temporal: the `temporal` CLI's flags and TEMPORAL_* variables over nodepool.yaml's temporal
+// section (worker/connection.ts), NODEPOOL_TASK_QUEUE over temporal.task-queue, with an operator-readable error
+// when nothing answers.
 import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../config/index.ts';
+import {
+  ConnectionSettingsError,
+  connectionOptions,
+  diagnoseConnectError,
+  resolveTemporalSettings,
+} from '../worker/connection.ts';
 import { CliError } from './errors.ts';
 
 export { DEFAULT_CONFIG, loadCliConfig } from './config.ts';
@@ -14,24 +21,29 @@ export interface CliTemporal {
   close(): Promise<void>;
 }
 
+import { temporalFlags } from './temporal-flags.ts';
+
 export async function connectTemporal(config: Config | undefined): Promise<CliTemporal> {
-  const address = process.env.TEMPORAL_ADDRESS || config?.temporal.address || 'localhost:7233';
-  const namespace = process.env.TEMPORAL_NAMESPACE || config?.temporal.namespace || 'default';
-  const taskQueue = process.env.NODEPOOL_TASK_QUEUE || config?.temporal.taskQueue || 'nodepool';
+  let settings;
+  let options;
+  try {
+    settings = resolveTemporalSettings(config, process.env, temporalFlags());
+    options = connectionOptions(settings);
+  } catch (err) {
+    if (err instanceof ConnectionSettingsError) throw new CliError(err.message, 2);
+    throw err;
+  }
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address, connectTimeout: 5000 });
+    connection = await Connection.connect({ ...options, connectTimeout: 5000 });
   } catch (err) {
-    throw new CliError(
-      `cannot reach the Temporal server at ${address} (${(err as Error).message}); check temporal.address in nodepool.yaml or TEMPORAL_ADDRESS`,
-      1,
-    );
+    throw new CliError(await diagnoseConnectError(err, settings), 1);
   }
   return {
-    client: new Client({ connection, namespace }),
-    namespace,
-    taskQueue,
-    address,
+    client: new Client({ connection, namespace: settings.namespace }),
+    namespace: settings.namespace,
+    taskQueue: settings.taskQueue,
+    address: settings.address,
     close: () => connection.close(),
   };
 }

@@ -12,7 +12,7 @@ import {
   offerQuery,
   poolQuery,
   releaseNodesSignal,
-  requestNodesUpdate,
+  requestNodesSignal,
   requestQuery,
   type NodeRequestInput,
   type PoolView,
@@ -156,16 +156,26 @@ export class NodepoolClient {
       }
     }
     if (!status) {
-      const to = provider as string;
-      status = await this.#ask(() =>
-        this.#pool(to).executeUpdate(requestNodesUpdate, { args: [req], updateId: req.key }),
-      );
+      const pool = this.#pool(provider as string);
+      await this.#ask(() => pool.signal(requestNodesSignal, req));
+      // Answered once the signal is handled: the query waits for the workflow task that handles it.
+      status = await this.#answer(provider as string, req.key);
     }
     this.#remember(req.key, status.provider);
     // A request that had to wait was routed on stale offers: the next one asks the pools again.
     if (status.state === 'pending') this.#cache = undefined;
     if (!opts.wait || status.state !== 'pending') return status;
     return this.waitFor(status, opts.timeoutMs ?? 0);
+  }
+
+  /** The pool's answer to a request it was just sent (asked again in the rare case the signal is still on its way). */
+  async #answer(provider: string, key: string): Promise<RequestStatus> {
+    for (let attempt = 0; ; attempt++) {
+      const status = await this.#ask(() => this.#pool(provider).query(requestQuery, key));
+      if (status) return status;
+      if (attempt >= 50) throw new NodepoolError(`the pool of ${provider} did not take request ${key}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** Follows a pending request until it is done; `timeoutMs` 0 waits as long as it takes. */

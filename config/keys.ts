@@ -176,8 +176,23 @@ export const SECTIONS: readonly SectionInfo[] = [
     at: ['temporal'],
     keys: [
       ours('address', 'name', '`localhost:7233`', 'worker and CLI: the Temporal frontend (`TEMPORAL_ADDRESS` wins)'),
-      ours('namespace', 'name', '`default`', 'worker and CLI: the Temporal namespace'),
+      ours('namespace', 'name', '`default`', 'worker and CLI: the Temporal namespace (`TEMPORAL_NAMESPACE` wins)'),
       ours('task-queue', 'name', '`nodepool`', 'worker and CLI: the task queue (`NODEPOOL_TASK_QUEUE` wins)'),
+      ours('tls', 'boolean', 'on when a TLS key is set', 'worker and CLI: TLS to Temporal (`TEMPORAL_TLS` wins)'),
+      ours(
+        'tls-cert-path',
+        'path',
+        'none',
+        'worker and CLI: mTLS client certificate (`TEMPORAL_TLS_CLIENT_CERT_PATH` wins)',
+      ),
+      ours('tls-key-path', 'path', 'none', 'worker and CLI: mTLS client key (`TEMPORAL_TLS_CLIENT_KEY_PATH` wins)'),
+      ours(
+        'tls-ca-path',
+        'path',
+        'system CAs',
+        "worker and CLI: the server's CA (`TEMPORAL_TLS_SERVER_CA_CERT_PATH` wins)",
+      ),
+      ours('tls-server-name', 'name', 'the host', "worker and CLI: the name on the server's certificate"),
     ],
   },
   {

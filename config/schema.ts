@@ -382,6 +382,11 @@ const temporalSchema = section('temporal', {
   address: name().default('localhost:7233'),
   namespace: name().default('default'),
   'task-queue': name().default('nodepool'),
+  tls: z.boolean().optional(),
+  'tls-cert-path': name().optional(),
+  'tls-key-path': name().optional(),
+  'tls-ca-path': name().optional(),
+  'tls-server-name': name().optional(),
 });
 
 const databaseSchema = section('database', {

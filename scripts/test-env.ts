@@ -5,7 +5,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { ROOT, freePort, ensureDebianCommands, ensurePip, ensurePostgres, ensureTemporalCli, log } from './tools.ts';
+import {
+  ROOT,
+  freePort,
+  ensurePip,
+  ensurePostgres,
+  ensureTemporalCli,
+  log,
+  releasePostgres,
+  requireDebianCommands,
+  temporalDevServerArgs,
+} from './tools.ts';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
 
 async function createDatabase(adminUrl: string, name: string): Promise<string> {
@@ -37,9 +47,7 @@ async function startTemporal(
 ): Promise<{ proc: ChildProcess; address: string; ui: string }> {
   const port = await freePort();
   const uiPort = await freePort();
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort)];
-  args.push('--log-level', 'warn');
-  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  const args = temporalDevServerArgs({ port, uiPort, searchAttributes: SEARCH_ATTRIBUTES });
   const out = openSync(join(logDir, 'temporal.log'), 'w');
   const proc = spawn(cli, args, { stdio: ['ignore', out, out], detached: false });
   let spawnError: Error | undefined;
@@ -73,7 +81,12 @@ async function main(): Promise<number> {
   const logDir = join(ROOT, '.tmp', 'test-run');
   mkdirSync(logDir, { recursive: true });
   // Image tools judged by software we did not write: qemu-img and libvhdi's vhdiinfo.
-  ensureDebianCommands({ 'qemu-img': 'qemu-utils', vhdiinfo: 'libvhdi-utils' });
+  // Without them the image tests could only skip, and a green run would prove nothing about images.
+  requireDebianCommands(
+    { 'qemu-img': 'qemu-utils', vhdiinfo: 'libvhdi-utils' },
+    'the image tests convert with qemu-img and judge VHD files with vhdiinfo',
+  );
+  requireDebianCommands({ openssl: 'openssl' }, 'the TLS tests make their certificates with openssl');
   const temporalCli = ensureTemporalCli();
   // The official OpenStack clients judge the simulator's fidelity; test-only venv.
   const openstack = ensurePip(['openstacksdk==4.22.0', 'python-openstackclient==10.5.0'], 'openstack');
@@ -124,7 +137,16 @@ async function main(): Promise<number> {
       await stopped;
     }
     await dropDatabase(adminUrl, dbName).catch((err: Error) => log(`could not drop ${dbName}: ${err.message}`));
+    releasePostgres();
   }
 }
 
-if (import.meta.main) process.exitCode = await main();
+if (import.meta.main) {
+  try {
+    process.exitCode = await main();
+  } catch (err) {
+    // What is missing and how to get it, not a stack.
+    log(`cannot run the tests: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
+}

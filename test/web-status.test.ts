@@ -11,6 +11,7 @@ import { LABEL_LIST_HEAD } from '../web/tables.ts';
 import { startStatusServer, type StatusServer } from '../web/server.ts';
 import { catalogWorkflowId, poolWorkflowId } from '../workflows/ids.ts';
 import type { NodeView, RequestStatus } from '../workflows/pool-api.ts';
+import { POOL_TASK_TIMEOUT } from '../workflows/pool-api.ts';
 import { providerPool } from '../workflows/provider-pool.ts';
 import { BUILD_SCRIPT } from './support/build-script.ts';
 import { plainImage } from './support/glance.ts';
@@ -78,6 +79,7 @@ temporal:
   atStart = await scrape(base);
   await env.client.workflow.start(providerPool, {
     taskQueue: env.taskQueue,
+    workflowTaskTimeout: POOL_TASK_TIMEOUT,
     workflowId: poolWorkflowId(provider),
     args: [{ provider, reconcileSeconds: 2, leakGraceSeconds: 1 }],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,

@@ -4,7 +4,7 @@ import { WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
 import type { Config } from '../config/index.ts';
 import { imageCatalog } from '../workflows/image-catalog.ts';
 import { catalogWorkflowId, poolWorkflowId } from '../workflows/ids.ts';
-import { configChangedSignal } from '../workflows/pool-api.ts';
+import { POOL_TASK_TIMEOUT, configChangedSignal } from '../workflows/pool-api.ts';
 import { providerPool } from '../workflows/provider-pool.ts';
 import { syncSchedules, type ScheduleSync } from './schedules.ts';
 
@@ -38,6 +38,7 @@ export async function startNodepool(client: Client, config: Config, taskQueue: s
       args: [{ provider: p.name }],
       signal: configChangedSignal,
       signalArgs: [],
+      workflowTaskTimeout: POOL_TASK_TIMEOUT,
       staticSummary: `node pool of ${p.name}`,
     });
     pools.push(p.name);

@@ -71,8 +71,15 @@ export interface PoolView {
   summary: string;
 }
 
-/** A request from CI: fulfilled at once from READY nodes, or pending (poll `requestQuery`). */
-export const requestNodesUpdate = defineUpdate<RequestStatus, [NodeRequestInput]>('requestNodes');
+/**
+ * A pool's workflow task timeout. A workflow task the server loses (an update's speculative task racing a signal
+ * can end "task not found" on completion) is only retried after this long; the default 10 s stalls every request
+ * to the pool meanwhile. The pool's tasks take milliseconds.
+ */
+export const POOL_TASK_TIMEOUT = '3 seconds';
+
+/** A request from CI; its answer is read with `requestQuery` (fulfilled at once from READY nodes, or pending). */
+export const requestNodesSignal = defineSignal<[NodeRequestInput]>('requestNodes');
 export const requestQuery = defineQuery<RequestStatus | undefined, [string]>('request');
 /** For routing: what this provider offers for these labels, and whether it already knows the key. */
 export const offerQuery = defineQuery<{ offer: ProviderOffer; knows?: RequestStatus }, [string[], string?]>('offer');

@@ -9,10 +9,9 @@ import {
   ApplicationFailure,
   allHandlersFinished,
   condition,
-  continueAsNew,
+  makeContinueAsNewFunc,
   getExternalWorkflowHandle,
   proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -60,8 +59,9 @@ import {
   offerQuery,
   poolQuery,
   releaseNodesSignal,
-  requestNodesUpdate,
+  requestNodesSignal,
   requestQuery,
+  POOL_TASK_TIMEOUT,
   type AssignedNode,
   type PoolView,
   type RequestStatus,
@@ -85,7 +85,9 @@ export interface ProviderPoolInput {
   maxEvents?: number;
 }
 
-const records = proxyLocalActivities<Activities>({
+// Regular activities, not local ones: a local activity keeps the pool's workflow task open while it runs, and
+// every request waiting on that task waits with it.
+const records = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '200 milliseconds', maximumInterval: '10 seconds' },
 });
@@ -375,42 +377,35 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
   }
 
   // ---- handlers ----------------------------------------------------------------------------------------
-  setHandler(
-    requestNodesUpdate,
-    (req) => {
-      updates++;
-      const existing = state.requests.find((r) => r.key === req.key);
-      if (existing) return Promise.resolve(status(existing));
-      const record: RequestRecord = {
-        key: req.key,
-        labels: req.labels,
-        requestor: req.requestor,
-        priority: req.priority ?? 200,
-        submittedAt: Date.now(),
-        state: 'pending',
-        nodeIds: [],
-      };
-      state = { ...state, requests: [...state.requests, record] };
-      recordRequests([{ key: req.key, state: 'pending' }]);
-      planAndApply(true);
-      dirty = true;
-      const now = state.requests.find((r) => r.key === req.key) as RequestRecord;
-      return Promise.resolve(status(now));
-    },
-    {
-      validator: (req) => {
-        if (!req || typeof req.key !== 'string' || req.key.length === 0 || req.key.length > 255)
-          throw new Error('a request needs a key of 1-255 characters');
-        if (
-          !Array.isArray(req.labels) ||
-          req.labels.length === 0 ||
-          req.labels.some((l: unknown) => typeof l !== 'string')
-        )
-          throw new Error('a request needs at least one label');
-        if (!settings) throw new Error(`the pool of ${provider} is starting; try again`);
-      },
-    },
-  );
+  // A request arrives as a signal and its answer is read by query: a query sent after the signal is answered
+  // only once the signal is handled, so the pair is two round trips, and signals (unlike updates, whose
+  // speculative workflow tasks can be lost racing the launchers' signals) never stall the pool.
+  setHandler(requestNodesSignal, (req) => {
+    if (!req || typeof req.key !== 'string' || req.key.length === 0 || req.key.length > 255) return;
+    if (state.requests.some((r) => r.key === req.key)) return;
+    const labels = Array.isArray(req.labels)
+      ? req.labels.filter((l: unknown): l is string => typeof l === 'string')
+      : [];
+    const record: RequestRecord = {
+      key: req.key,
+      labels,
+      requestor: typeof req.requestor === 'string' ? req.requestor : 'unknown',
+      priority: Number.isInteger(req.priority) ? (req.priority as number) : 200,
+      submittedAt: Date.now(),
+      state: 'pending',
+      nodeIds: [],
+    };
+    // A malformed request is answered, with why, rather than dropped: its client is waiting for it.
+    if (labels.length === 0 || labels.length !== (req.labels?.length ?? 0)) {
+      record.state = 'failed';
+      record.reason = 'a request needs at least one label, each a name';
+      record.doneAt = Date.now();
+    }
+    state = { ...state, requests: [...state.requests, record] };
+    recordRequests([{ key: req.key, state: record.state }]);
+    if (record.state === 'pending') planAndApply(true);
+    dirty = true;
+  });
   setHandler(requestQuery, (key) => {
     const r = state.requests.find((x) => x.key === key);
     return r ? status(r) : undefined;
@@ -580,6 +575,24 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
     });
   }
 
+  /** Keeps node ids reserved ahead, in the background, so no launch waits for the database. */
+  let reserving = false;
+  function reserveIds(): void {
+    if (reserving || spareIds.length >= SPARE_IDS_LOW) return;
+    reserving = true;
+    background.push(
+      records
+        .reserveNodeIds(SPARE_IDS_BATCH)
+        .then((ids) => {
+          spareIds = [...spareIds, ...ids];
+          dirty = true;
+        })
+        .finally(() => {
+          reserving = false;
+        }),
+    );
+  }
+
   // ---- the loop ----------------------------------------------------------------------------------------
   for (;;) {
     if (needSettings) {
@@ -592,7 +605,8 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
       const catalog = await cloud.catalogImages(provider);
       state = { ...state, images: catalog.current, withdrawn: catalog.withdrawn };
     }
-    if (spareIds.length < SPARE_IDS_LOW) spareIds = [...spareIds, ...(await records.reserveNodeIds(SPARE_IDS_BATCH))];
+    if (spareIds.length === 0) spareIds = await records.reserveNodeIds(SPARE_IDS_BATCH);
+    else reserveIds();
     if (Date.now() - lastReconcile >= reconcileMs) {
       lastReconcile = Date.now();
       try {
@@ -635,7 +649,7 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
       if (idle || waited || info.historyLength > HARD_MAX_EVENTS || updates > 1_900) {
         await condition(allHandlersFinished);
         await flushRecords();
-        await continueAsNew<typeof providerPool>({
+        await makeContinueAsNewFunc<typeof providerPool>({ workflowTaskTimeout: POOL_TASK_TIMEOUT })({
           ...input,
           state,
           ...(settings ? { settings } : {}),

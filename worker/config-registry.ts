@@ -1,0 +1,196 @@
+// A worker's side of the configuration registry (core/config-registry.ts, workflows/config-registry.ts): the
+// digest of its normalised nodepool.yaml, joining before it serves the task queue, heartbeats that tell it when
+// another configuration replaced its own, and leaving when it stops.
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { WithStartWorkflowOperation, WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import type { Config } from '../config/index.ts';
+import {
+  HEARTBEAT_MS,
+  type ConfigSummary,
+  type HeartbeatResult,
+  type JoinResult,
+  type LiveMember,
+} from '../core/config-registry.ts';
+import {
+  configRegistryTaskQueue,
+  configRegistryWorkflowId,
+  heartbeatUpdate,
+  joinUpdate,
+  leaveSignal,
+  nodepoolConfigRegistry,
+} from '../workflows/config-registry.ts';
+
+const REGISTRY_WORKFLOW_PATH = fileURLToPath(new URL('../workflows/config-registry.ts', import.meta.url));
+
+/** Keys whose values may differ between workers of one deployment: how each one reaches its services. */
+const PER_HOST_KEYS = new Set(['temporal', 'database', 'webapp']);
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object')
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+    );
+  return value;
+}
+
+/**
+ * The digest of what makes workers answer tasks alike: the loaded configuration (defaults applied, diskimages
+ * inherited, paths absolute) without the per-host connection sections. clouds.yaml is not part of it.
+ */
+export function configDigest(config: Config): string {
+  const shared = Object.fromEntries(Object.entries(config).filter(([k]) => !PER_HOST_KEYS.has(k)));
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(shared)))
+    .digest('hex');
+}
+
+export function configSummary(config: Config, files: string[]): ConfigSummary {
+  return {
+    digest: configDigest(config),
+    providers: config.providers.map((p) => p.name),
+    diskimages: config.diskimages.map((d) => d.name),
+    labels: config.labels.map((l) => l.name),
+    files,
+  };
+}
+
+export function workerIdentity(): string {
+  return `${process.pid}@${hostname()}`;
+}
+
+const short = (digest: string): string => digest.slice(0, 12);
+const names = (list: string[]): string => (list.length > 0 ? list.join(', ') : 'none');
+
+function describe(s: ConfigSummary): string {
+  return `digest ${short(s.digest)}, providers ${names(s.providers)}, diskimages ${names(s.diskimages)}`;
+}
+
+export function describeRefusal(
+  taskQueue: string,
+  mine: ConfigSummary,
+  registered: ConfigSummary,
+  holders: LiveMember[],
+): string {
+  const who = holders.map((h) => `${h.identity} (seen ${h.secondsAgo} s ago)`).join(', ');
+  return (
+    `task queue ${taskQueue} runs another nodepool.yaml (${describe(registered)}; files ${names(registered.files)}) ` +
+    `on ${holders.length} worker${holders.length === 1 ? '' : 's'}: ${who}. This worker's (${describe(mine)}; files ` +
+    `${names(mine.files)}) would answer their tasks with other settings, so it does not start. Give every worker ` +
+    'the same files, or start this one with --replace-config to make its configuration the one (workers with the ' +
+    'old one then stop); a worker that died is forgotten after a minute.'
+  );
+}
+
+export interface RegistryMembership {
+  result: Extract<JoinResult, { accepted: true }>;
+  /** Resolves when another configuration has replaced this worker's (the worker must stop). */
+  replaced: Promise<HeartbeatResult>;
+  /** Stops the heartbeats and the registry worker, and leaves the registry. */
+  close(): Promise<void>;
+}
+
+export class ConfigRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigRefused';
+  }
+}
+
+/**
+ * Joins the task queue's registry, running the small registry worker first so that even the first worker of
+ * a deployment has someone to answer its join. Throws ConfigRefused when another configuration holds it.
+ */
+export async function joinConfigRegistry(opts: {
+  connection: NativeConnection;
+  client: Client;
+  namespace: string;
+  taskQueue: string;
+  summary: ConfigSummary;
+  identity: string;
+  replace: boolean;
+  onHeartbeatError?: (err: Error) => void;
+}): Promise<RegistryMembership> {
+  const registryQueue = configRegistryTaskQueue(opts.taskQueue);
+  const workflowId = configRegistryWorkflowId(opts.taskQueue);
+  const worker = await Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: registryQueue,
+    workflowsPath: REGISTRY_WORKFLOW_PATH,
+    identity: opts.identity,
+    // The registry must keep answering while the main worker drains its activities.
+    shutdownGraceTime: '1 second',
+  });
+  const running = worker.run();
+  const stopWorker = async (): Promise<void> => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running.catch(() => undefined);
+  };
+  let result: JoinResult;
+  try {
+    result = await opts.client.workflow.executeUpdateWithStart(joinUpdate, {
+      args: [{ identity: opts.identity, config: opts.summary, replace: opts.replace }],
+      startWorkflowOperation: new WithStartWorkflowOperation(nodepoolConfigRegistry, {
+        workflowId,
+        taskQueue: registryQueue,
+        args: [{}],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        staticSummary: `which nodepool.yaml task queue ${opts.taskQueue} runs`,
+      }),
+    });
+  } catch (err) {
+    await stopWorker();
+    throw err;
+  }
+  if (!result.accepted) {
+    await stopWorker();
+    throw new ConfigRefused(describeRefusal(opts.taskQueue, opts.summary, result.registered, result.holders));
+  }
+
+  const handle = opts.client.workflow.getHandle(workflowId);
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const replaced = new Promise<HeartbeatResult>((resolve) => {
+    const beat = async (): Promise<void> => {
+      if (closed) return;
+      try {
+        const r = await handle.executeUpdate(heartbeatUpdate, {
+          args: [{ identity: opts.identity, digest: opts.summary.digest }],
+        });
+        if (!r.current) return resolve(r);
+      } catch (err) {
+        // Temporal unreachable for a while: the worker itself reports that; try again at the next beat.
+        opts.onHeartbeatError?.(err as Error);
+      }
+      if (!closed) timer = setTimeout(() => void beat(), HEARTBEAT_MS);
+    };
+    timer = setTimeout(() => void beat(), HEARTBEAT_MS);
+  });
+  return {
+    result,
+    replaced,
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      await handle.signal(leaveSignal, { identity: opts.identity }).catch(() => undefined);
+      await stopWorker();
+    },
+  };
+}
+
+export function describeReplacement(taskQueue: string, mine: ConfigSummary, r: HeartbeatResult): string {
+  const by = r.registered
+    ? `${describe(r.registered)}, set by ${r.registered.setBy} at ${new Date(r.registered.since).toISOString()}`
+    : 'another configuration';
+  return (
+    `task queue ${taskQueue} now runs another nodepool.yaml (${by}); this worker's (${describe(mine)}) is no ` +
+    'longer the one, so it stopped polling. Restart it with the new files.'
+  );
+}
