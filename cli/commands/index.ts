@@ -16,10 +16,15 @@ import {
   requestCommand,
   requestListCommand,
 } from './nodes.ts';
+import { replayCommand } from './replay.ts';
 import { simCloudCommand } from './sim-cloud.ts';
+import { statusCommand } from './status.ts';
+import { upCommand } from './up.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
+  upCommand,
+  statusCommand,
   imageListCommand,
   imageDeleteCommand,
   imageBuildCommand,
@@ -37,4 +42,5 @@ export const commands: CommandModule<any, any>[] = [
   infoCommand,
   configValidateCommand,
   simCloudCommand,
+  replayCommand,
 ];
