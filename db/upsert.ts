@@ -4,7 +4,7 @@
 // only when the state really changes.
 import { raw, type EntityManager, type EntityName } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/sql';
-import { ImageBuild, ImageUpload, Node, NodeRequest } from './entities/index.ts';
+import { ImageBuild, ImageUpload } from './entities/index.ts';
 
 type Row = Record<string, unknown>;
 
@@ -78,19 +78,4 @@ export function upsertImageUpload(
     build: key.buildId,
     provider: key.provider,
   });
-}
-
-export function upsertNode(
-  em: EntityManager,
-  data: Pick<Node, 'launchKey' | 'provider' | 'pool' | 'label' | 'hostname'> & Partial<Omit<Node, 'rowVersion'>>,
-): Promise<Node> {
-  return upsertBy(em, Node, 'node', ['launchKey'], data);
-}
-
-export function upsertNodeRequest(
-  em: EntityManager,
-  data: Pick<NodeRequest, 'requestKey' | 'labels' | 'requestor'> &
-    Partial<Omit<NodeRequest, 'id' | 'rowVersion' | 'nodes'>>,
-): Promise<NodeRequest> {
-  return upsertBy(em, NodeRequest, 'node_request', ['requestKey'], data);
 }
