@@ -23,7 +23,11 @@ const cache = new Map<string, ProviderAdapter>();
 
 function cacheKey(cloudName: string, config: unknown, opts: AdapterOptions): string {
   const { env: _env, fresh: _fresh, ...rest } = opts;
-  const text = JSON.stringify([cloudName, config, rest], (_k, v: unknown) => (v instanceof Secret ? v.reveal() : v));
+  // JSON.stringify calls toJSON (which redacts) before the replacer sees a value: look at the holder's own.
+  const text = JSON.stringify([cloudName, config, rest], function (this: Record<string, unknown>, k, v: unknown) {
+    const own = this[k];
+    return own instanceof Secret ? own.reveal() : v;
+  });
   return createHash('sha256').update(text).digest('hex');
 }
 

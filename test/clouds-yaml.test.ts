@@ -337,6 +337,13 @@ test('adapters are reused for the same cloud, and a credential rotated in secure
   assert.notEqual(rotated, first, 'the rotated password is picked up without a restart');
   assert.equal(adapterForCloud('ci', s.opts), rotated);
   assert.doesNotMatch(inspect(rotated), /rotated-pass|hunter2-pass/);
+
+  // Parsed files are reused while unchanged; a rewrite of the same length right away is still a change.
+  s.write(join(s.cwd, 'secure.yaml'), { clouds: { ci: { auth: { password: 'rotated-pas2' } } } });
+  const again = adapterForCloud('ci', s.opts);
+  assert.notEqual(again, rotated, 'a second rotation, same size, is picked up too');
+  const resolved = loadCloudConfig('ci', s.opts);
+  assert.equal(resolved.credentials.kind === 'password' && resolved.credentials.password.reveal(), 'rotated-pas2');
 });
 
 test('endpoint overrides lose trailing slashes, which would double up with the paths the driver appends', () => {

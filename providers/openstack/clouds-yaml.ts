@@ -122,6 +122,11 @@ interface Loaded {
   skipped: string[];
 }
 
+// Parsed files by path, kept while the file's text stays the same: every cloud call resolves its cloud again
+// (that is how a rotated credential is noticed), and parsing YAML each time cost more CPU than the calls
+// themselves at a few hundred calls a second. Reading is cheap; a file's mtime can miss a quick rewrite.
+const parsed = new Map<string, { text: string; data: Dict | null }>();
+
 /** First readable, parseable file wins; the rest are never read (no merging across files). */
 function loadFirst(files: string[]): Loaded {
   const skipped: string[] = [];
@@ -134,11 +139,16 @@ function loadFirst(files: string[]): Loaded {
       if (code !== 'ENOENT' && code !== 'ENOTDIR') skipped.push(`${file} (${code ?? 'unreadable'})`);
       continue;
     }
+    const cached = parsed.get(file);
+    // A copy: resolving a cloud fixes up its mappings in place.
+    if (cached?.text === text) return { file, data: structuredClone(cached.data) ?? {}, skipped };
     try {
       const data: unknown = parse(text);
-      if (data === null || data === undefined) return { file, data: {}, skipped };
-      if (typeof data !== 'object' || Array.isArray(data)) throw new Error('top level is not a mapping');
-      return { file, data: data as Dict, skipped };
+      if (data !== null && data !== undefined && (typeof data !== 'object' || Array.isArray(data)))
+        throw new Error('top level is not a mapping');
+      const dict = (data ?? null) as Dict | null;
+      parsed.set(file, { text, data: structuredClone(dict) });
+      return { file, data: dict ?? {}, skipped };
     } catch (err) {
       skipped.push(`${file} (not valid YAML/JSON: ${(err as Error).message.split('\n')[0]})`);
     }
