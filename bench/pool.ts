@@ -8,6 +8,7 @@
 // Prints a Markdown report; `--write-doc` also replaces the results in docs/BENCHMARKS.md.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
@@ -35,6 +36,32 @@ const children = new Children(ROOT, (line) => {
   if (problems.length > 200) problems.shift();
 });
 const run = (args: string[], env: NodeJS.ProcessEnv = {}) => children.run(args, env);
+
+/** How long p0's workflow tasks waited for the worker and ran, in its current run: where a slow answer comes from. */
+async function wftTimes(client: Client, provider: string): Promise<void> {
+  const h = await client.workflow.getHandle(poolWorkflowId(provider)).fetchHistory();
+  const ms = (t: unknown) => {
+    const { seconds, nanos } = t as { seconds: { toNumber(): number } | number; nanos: number };
+    return (typeof seconds === 'number' ? seconds : seconds.toNumber()) * 1000 + nanos / 1e6;
+  };
+  const waits: number[] = [];
+  const runs: number[] = [];
+  let scheduled = 0;
+  let startedAt = 0;
+  for (const e of h.events ?? []) {
+    if (e.workflowTaskScheduledEventAttributes) scheduled = ms(e.eventTime);
+    if (e.workflowTaskStartedEventAttributes) {
+      startedAt = ms(e.eventTime);
+      waits.push(startedAt - scheduled);
+    }
+    if (e.workflowTaskCompletedEventAttributes) runs.push(ms(e.eventTime) - startedAt);
+  }
+  waits.sort((a, b) => a - b);
+  runs.sort((a, b) => a - b);
+  phase(
+    `${provider} workflow tasks: ${runs.length} in ${h.events?.length ?? 0} events; scheduled→started p50/p99 ${fmt(percentile(waits, 50))}/${fmt(percentile(waits, 99))} ms; started→completed p50/p99 ${fmt(percentile(runs, 50))}/${fmt(percentile(runs, 99))} ms`,
+  );
+}
 
 async function startSims(dir: string): Promise<{ name: string; authUrl: string; sshPort: number }[]> {
   const knobs = join(dir, 'knobs.json');
@@ -230,8 +257,18 @@ async function main(): Promise<void> {
     );
     let churned = 0;
     let seq = 0;
+    const churnLatencies: number[] = [];
+    const churnReleases: number[] = [];
     const churnStart = performance.now();
     const churnEnd = churnStart + CHURN_SECONDS * 1000;
+    // The READY stock every few seconds: whether requests wait for launches or for the pools themselves.
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
+    const stock = setInterval(() => {
+      const delay = `event-loop delay max ${(lag.max / 1e6).toFixed(0)} ms`;
+      lag.reset();
+      void readyCount(client).then((n) => phase(`churn: ${n} READY, ${churned} served; bench ${delay}`));
+    }, 3000);
     await Promise.all(
       Array.from({ length: CHURN_LOOPS }, async () => {
         while (performance.now() < churnEnd) {
@@ -255,45 +292,59 @@ async function main(): Promise<void> {
               throw err;
             });
           if (r.state !== 'fulfilled') throw new Error(`request ${key}: ${r.state} ${r.reason ?? ''}`);
+          churnLatencies.push(performance.now() - t);
+          const tr = performance.now();
           await np.release(r.nodes);
+          churnReleases.push(performance.now() - tr);
           churned++;
         }
       }),
     );
+    clearInterval(stock);
     const churnSeconds = (performance.now() - churnStart) / 1000;
+    await wftTimes(client, 'p0');
 
-    phase('scale');
-    // 4. Scale: 2,000 READY; worker RSS and history events per run.
-    worker.kill('SIGTERM');
-    await new Promise((r) => worker.once('exit', r));
-    writeFileSync(configFile, config(sims, server, taskQueue, SCALE_READY / PROVIDERS, dir));
-    const tScale = performance.now();
-    worker = run(['worker/main.ts', '-c', configFile], env);
-    await waitFor(worker, /worker polling/);
+    churnLatencies.sort((a, b) => a - b);
+    churnReleases.sort((a, b) => a - b);
+    phase(
+      `churn: ${(churned / churnSeconds).toFixed(1)} nodes/s; request p50/p99 ${fmt(percentile(churnLatencies, 50))}/${fmt(percentile(churnLatencies, 99))} ms, release p50/p99 ${fmt(percentile(churnReleases, 50))}/${fmt(percentile(churnReleases, 99))} ms`,
+    );
     const runs = new Map<string, Set<string>>();
     const maxEvents = { n: 0 };
     let peak = 0;
-    await until(
-      `${SCALE_READY} READY nodes`,
-      async () => {
-        peak = Math.max(peak, rssMiB(worker.pid as number).peak);
-        await historyStats(client, runs, maxEvents);
-        return (await readyCount(client)) >= SCALE_READY;
-      },
-      600_000,
-      500,
-    );
-    const scale = performance.now() - tScale;
-    // A few minutes at 2,000 nodes with light churn: the steady state's memory and history.
-    for (let i = 0; i < 200; i++) {
-      const r = await np.requestNodes(
-        { key: `scale-${i}`, labels: ['bench'], requestor: 'bench' },
-        { wait: true, timeoutMs: 60_000 },
+    let scale = Number.NaN;
+    // BENCH_SKIP_SCALE=1 stops after the churn: the quick loop when working on the first three phases.
+    if (!process.env.BENCH_SKIP_SCALE) {
+      phase('scale');
+      // 4. Scale: 2,000 READY; worker RSS and history events per run.
+      worker.kill('SIGTERM');
+      await new Promise((r) => worker.once('exit', r));
+      writeFileSync(configFile, config(sims, server, taskQueue, SCALE_READY / PROVIDERS, dir));
+      const tScale = performance.now();
+      worker = run(['worker/main.ts', '-c', configFile], env);
+      await waitFor(worker, /worker polling/);
+      await until(
+        `${SCALE_READY} READY nodes`,
+        async () => {
+          peak = Math.max(peak, rssMiB(worker.pid as number).peak);
+          await historyStats(client, runs, maxEvents);
+          return (await readyCount(client)) >= SCALE_READY;
+        },
+        600_000,
+        500,
       );
-      await np.release(r.nodes);
-      if (i % 20 === 0) {
-        peak = Math.max(peak, rssMiB(worker.pid as number).peak);
-        await historyStats(client, runs, maxEvents);
+      scale = performance.now() - tScale;
+      // A few minutes at 2,000 nodes with light churn: the steady state's memory and history.
+      for (let i = 0; i < 200; i++) {
+        const r = await np.requestNodes(
+          { key: `scale-${i}`, labels: ['bench'], requestor: 'bench' },
+          { wait: true, timeoutMs: 60_000 },
+        );
+        await np.release(r.nodes);
+        if (i % 20 === 0) {
+          peak = Math.max(peak, rssMiB(worker.pid as number).peak);
+          await historyStats(client, runs, maxEvents);
+        }
       }
     }
     const runCount = [...runs.values()].reduce((n, s) => n + s.size, 0);

@@ -5,7 +5,7 @@ import { createWriteStream, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { ensureTemporalCli, freePort } from '../scripts/tools.ts';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
+import { SEARCH_ATTRIBUTES, dynamicConfigArgs } from '../workflows/search-attributes.ts';
 
 export interface Server {
   proc: ChildProcess;
@@ -20,6 +20,7 @@ export async function startServer(logDir: string): Promise<Server> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port)];
   args.push('--ui-port', String(await freePort()), '--log-level', 'warn');
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  args.push(...dynamicConfigArgs());
   const out = openSync(join(logDir, 'temporal.log'), 'w');
   const proc = spawn(cli, args, { stdio: ['ignore', out, out] });
   const address = `127.0.0.1:${port}`;

@@ -16,7 +16,7 @@ import {
   requireDebianCommands,
   temporalDevServerArgs,
 } from './tools.ts';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
+import { SEARCH_ATTRIBUTES, SERVER_DYNAMIC_CONFIG } from '../workflows/search-attributes.ts';
 
 async function createDatabase(adminUrl: string, name: string): Promise<string> {
   const client = new pg.Client({ connectionString: adminUrl });
@@ -47,7 +47,12 @@ async function startTemporal(
 ): Promise<{ proc: ChildProcess; address: string; ui: string }> {
   const port = await freePort();
   const uiPort = await freePort();
-  const args = temporalDevServerArgs({ port, uiPort, searchAttributes: SEARCH_ATTRIBUTES });
+  const args = temporalDevServerArgs({
+    port,
+    uiPort,
+    searchAttributes: SEARCH_ATTRIBUTES,
+    dynamicConfig: SERVER_DYNAMIC_CONFIG,
+  });
   const out = openSync(join(logDir, 'temporal.log'), 'w');
   const proc = spawn(cli, args, { stdio: ['ignore', out, out], detached: false });
   let spawnError: Error | undefined;

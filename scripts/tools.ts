@@ -154,6 +154,7 @@ export function temporalDevServerArgs(opts: {
   ip?: string;
   dbFilename?: string;
   searchAttributes: Record<string, string>;
+  dynamicConfig?: Record<string, string | number | boolean>;
   logLevel?: string;
 }): string[] {
   const args = ['server', 'start-dev', '--ip', opts.ip ?? '127.0.0.1', '--port', String(opts.port)];
@@ -162,6 +163,8 @@ export function temporalDevServerArgs(opts: {
   if (opts.dbFilename) args.push('--db-filename', opts.dbFilename);
   args.push('--log-level', opts.logLevel ?? 'warn');
   for (const [name, type] of Object.entries(opts.searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
+  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {}))
+    args.push('--dynamic-config-value', `${key}=${value}`);
   return args;
 }
 

@@ -14,7 +14,7 @@ import { validate as lintDockerfile } from 'dockerfile-utils';
 import { parse } from 'yaml';
 import type { Client } from '@temporalio/client';
 import { TEMPORAL_CLI_VERSION } from '../scripts/tools.ts';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
+import { SEARCH_ATTRIBUTES, SERVER_DYNAMIC_CONFIG } from '../workflows/search-attributes.ts';
 import { workerHealth } from '../workflows/index.ts';
 import { registryQuery, configRegistryWorkflowId } from '../workflows/config-registry.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
@@ -93,6 +93,18 @@ test('the production shape: PostgreSQL, Temporal on it with its schema, the UI, 
   });
   assert.equal(services.temporal?.environment?.POSTGRES_SEEDS, 'postgres');
   assert.equal(services.temporal?.environment?.DB, 'postgres12');
+  // The server gets the dynamic config the dev servers get on their command line.
+  const dynamicPath = String(services.temporal?.environment?.DYNAMIC_CONFIG_FILE_PATH);
+  const mount = (services.temporal?.volumes as string[]).find((v) => v.split(':')[1] === dynamicPath);
+  assert.ok(mount, `a file is mounted at ${dynamicPath}`);
+  const dynamic = parse(readFileSync(join(ROOT, mount.split(':')[0] as string), 'utf8')) as Record<
+    string,
+    { value: unknown }[]
+  >;
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(dynamic).map(([k, v]) => [k, v[0]?.value])),
+    SERVER_DYNAMIC_CONFIG,
+  );
   // Every search attribute the workflows use is registered with its type.
   const setup = String((services['temporal-setup']?.command as string[])[0]);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) assert.ok(setup.includes(`${name}=${type}`), name);

@@ -10,7 +10,7 @@ import { NodepoolClient } from '../client/nodepool-client.ts';
 import { freePort } from '../scripts/tools.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
 import type { PoolView } from '../workflows/pool-api.ts';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
+import { SEARCH_ATTRIBUTES, dynamicConfigArgs } from '../workflows/search-attributes.ts';
 import { plainImage } from './support/glance.ts';
 import { createNodepoolEnv, type NodepoolEnv } from './support/nodepool.ts';
 import { until } from './support/poll.ts';
@@ -36,6 +36,7 @@ async function startServer(dbFile: string): Promise<ChildProcess> {
   ];
   args.push('--log-level', 'error');
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  args.push(...dynamicConfigArgs());
   const child = spawn(cli, args, { stdio: 'ignore' });
   await until(
     'the restarted dev server to answer',

@@ -3,7 +3,7 @@
 // its internet news feed.
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
+import { SEARCH_ATTRIBUTES, dynamicConfigArgs } from '../workflows/search-attributes.ts';
 import { Service } from './service.ts';
 
 export interface TemporalServerOptions {
@@ -21,6 +21,7 @@ export function temporalArgs(o: TemporalServerOptions): string[] {
   args.push('--db-filename', join(o.dataDir, 'temporal.db'), '--log-level', 'warn', '--ui-disable-news-fetch');
   if (o.namespace !== 'default') args.push('--namespace', o.namespace);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  args.push(...dynamicConfigArgs());
   return args;
 }
 

@@ -18,3 +18,17 @@ export const NODEPOOL_STATE = defineSearchAttributeKey('NodepoolState', SearchAt
 export const NODEPOOL_VERSION = defineSearchAttributeKey('NodepoolVersion', SearchAttributeType.INT);
 /** A build's id (the ImageBuild row), so `image-build --retry BUILD` and the Web UI find its workflow. */
 export const NODEPOOL_BUILD = defineSearchAttributeKey('NodepoolBuild', SearchAttributeType.INT);
+
+/**
+ * Temporal server settings nodepool relies on, as dynamic config (`--dynamic-config-value` for the dev server,
+ * docker/temporal-dynamic-config.yaml in production). The server buffers one query per workflow by default while
+ * a workflow task runs and refuses the rest (RESOURCE_EXHAUSTED, which clients back off from for seconds); a pool
+ * answers a stream of request queries while its tasks run back to back.
+ */
+export const SERVER_DYNAMIC_CONFIG = {
+  'history.maxBufferedQueryCount': 1000,
+} as const;
+
+export function dynamicConfigArgs(): string[] {
+  return Object.entries(SERVER_DYNAMIC_CONFIG).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${v}`]);
+}
