@@ -1,21 +1,73 @@
-// The workflow bundle, made in a short-lived child process: webpack and what it loads stay out of the worker,
+// Workflow bundles, made in a short-lived child process: webpack and what it loads stay out of the worker,
 // whose memory is then what the workflows and activities need (bundling in the worker itself left it hundreds of
-// MB larger for its whole life). `node worker/bundle.ts OUT` writes the bundle to OUT.
+// MB larger for its whole life). A bundle is kept on disk under a digest of every source file and the lock file,
+// so a worker restarted on the same code starts polling without webpack at all.
+// `node worker/bundle.ts WORKFLOWS OUT` writes the bundle of WORKFLOWS to OUT.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const WORKFLOWS = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const WORKFLOWS = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+export const REGISTRY_WORKFLOWS = fileURLToPath(new URL('../workflows/config-registry.ts', import.meta.url));
 
-/** Bundles the workflows in a child process and returns the code, for `workflowBundle: { code }`. */
-export async function bundleInChild(): Promise<{ code: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'nodepool-bundle-'));
-  const out = join(dir, 'workflows.js');
+// Never part of a bundle: what tests, benchmarks and docs hold, and what is not source.
+const SKIP = new Set(['node_modules', '.git', '.venv', 'test', 'bench', 'docs', '.ci']);
+const KEEP_BUNDLES = 6;
+
+/** A digest of everything a bundle can be made from: the project's sources and the exact dependency versions. */
+export function sourceDigest(root = ROOT): string {
+  const hash = createHash('sha256');
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (SKIP.has(entry.name)) continue;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (/\.(ts|js|cjs|mjs|json)$/.test(entry.name)) hash.update(path).update('\0').update(readFileSync(path));
+    }
+  };
+  walk(root);
+  hash.update(process.version);
+  return hash.digest('hex').slice(0, 32);
+}
+
+function cacheDir(): string | undefined {
+  const configured = process.env.NODEPOOL_BUNDLE_CACHE;
+  if (configured === '' || configured === 'off') return undefined;
+  return configured ?? join(ROOT, 'node_modules', '.cache', 'nodepool-workflows');
+}
+
+/**
+ * The bundle of `workflowsPath` for `workflowBundle: { code }`: from the cache when the sources are the ones it
+ * was made from, else made in a child process and cached (a cache that cannot be written only costs the time).
+ */
+export async function bundleInChild(workflowsPath = WORKFLOWS): Promise<{ code: string }> {
+  const dir = cacheDir();
+  const cached = dir && join(dir, `${basename(workflowsPath, '.ts')}-${sourceDigest()}.js`);
+  if (cached) {
+    try {
+      return { code: readFileSync(cached, 'utf8') };
+    } catch {
+      // Not made yet.
+    }
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'nodepool-bundle-'));
+  const out = join(tmp, 'workflows.js');
   try {
-    const stderr = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [fileURLToPath(import.meta.url), out], {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, [fileURLToPath(import.meta.url), workflowsPath, out], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let err = '';
@@ -23,19 +75,42 @@ export async function bundleInChild(): Promise<{ code: string }> {
       child.on('error', reject);
       child.on('exit', (code) =>
         code === 0
-          ? resolve(err)
+          ? resolve()
           : reject(new Error(`bundling the workflows failed (exit ${code}):\n${err.slice(-4000)}`)),
       );
     });
-    void stderr;
-    return { code: readFileSync(out, 'utf8') };
+    const code = readFileSync(out, 'utf8');
+    if (dir && cached) {
+      try {
+        mkdirSync(dir, { recursive: true });
+        // Written beside and renamed: a worker starting meanwhile reads a whole bundle or none.
+        const part = `${cached}.${process.pid}.part`;
+        writeFileSync(part, code);
+        renameSync(part, cached);
+        prune(dir);
+      } catch {
+        // A read-only install: bundle at every start.
+      }
+    }
+    return { code };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(tmp, { recursive: true, force: true });
   }
 }
 
+/** Keeps the newest few bundles: older code's bundles are never read again. */
+function prune(dir: string): void {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }))
+    .sort((a, b) => b.t - a.t);
+  for (const { f } of files.slice(KEEP_BUNDLES)) rmSync(join(dir, f), { force: true });
+}
+
 if (import.meta.main) {
+  const [workflowsPath, out] = process.argv.slice(2);
+  if (!workflowsPath || !out) throw new Error('usage: node worker/bundle.ts WORKFLOWS OUT');
   const { bundleWorkflowCode } = await import('@temporalio/worker');
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS, logger: undefined });
-  writeFileSync(process.argv[2] as string, code);
+  const { code } = await bundleWorkflowCode({ workflowsPath, logger: undefined });
+  writeFileSync(out, code);
 }

@@ -115,6 +115,8 @@ export async function joinConfigRegistry(opts: {
   summary: ConfigSummary;
   identity: string;
   replace: boolean;
+  /** The registry workflow's bundle (worker/bundle.ts), so webpack never runs in the worker. */
+  workflowBundle?: { code: string };
   onHeartbeatError?: (err: Error) => void;
 }): Promise<RegistryMembership> {
   const registryQueue = configRegistryTaskQueue(opts.taskQueue);
@@ -123,7 +125,7 @@ export async function joinConfigRegistry(opts: {
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: registryQueue,
-    workflowsPath: REGISTRY_WORKFLOW_PATH,
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: REGISTRY_WORKFLOW_PATH }),
     identity: opts.identity,
     // The registry must keep answering while the main worker drains its activities.
     shutdownGraceTime: '1 second',

@@ -10,7 +10,7 @@ import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@tempor
 import { pino } from 'pino';
 import { ConfigError, formatIssue, loadConfig, type Config } from '../config/index.ts';
 import { migrate, openDatabase, redactUrl, type Orm } from '../db/orm.ts';
-import { bundleInChild } from './bundle.ts';
+import { REGISTRY_WORKFLOWS, WORKFLOWS, bundleInChild } from './bundle.ts';
 import { buildSpecResolver } from './build-spec.ts';
 import { withMigrationLock } from './migration-lock.ts';
 import {
@@ -172,6 +172,9 @@ async function main(): Promise<number> {
     }
   }
 
+  // Bundled (or read from the bundle cache) while the worker connects and migrates.
+  const bundles = Promise.all([bundleInChild(WORKFLOWS), bundleInChild(REGISTRY_WORKFLOWS)]);
+  bundles.catch(() => undefined);
   const connection = await connect(settings);
   log.info({ address, namespace, security: settings.security }, 'temporal reachable');
   try {
@@ -185,7 +188,7 @@ async function main(): Promise<number> {
       'database ready',
     );
     try {
-      return await serve(connection, settings, config, orm, args);
+      return await serve(connection, settings, config, orm, args, bundles);
     } finally {
       await orm.close();
     }
@@ -200,14 +203,17 @@ async function serve(
   config: Config,
   orm: Orm,
   args: Args,
+  bundles: Promise<[{ code: string }, { code: string }]>,
 ): Promise<number> {
   const { address, namespace, taskQueue } = settings;
   const client = new Client({ connection, namespace });
   const identity = workerIdentity();
   const summary = configSummary(config, args.configPaths);
+  const [workflowBundle, registryBundle] = await bundles;
   let membership;
   try {
     membership = await joinConfigRegistry({
+      workflowBundle: registryBundle,
       connection,
       client,
       namespace,
@@ -234,7 +240,7 @@ async function serve(
       orm,
       config,
       buildSpecFor: buildSpecResolver(config),
-      overrides: { identity, workflowBundle: await bundleInChild() },
+      overrides: { identity, workflowBundle },
     });
     void membership.replaced.then((r) => {
       process.stderr.write(`nodepool-worker: ${describeReplacement(taskQueue, summary, r)}\n`);

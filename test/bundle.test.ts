@@ -1,0 +1,59 @@
+// Workflow bundles are cached under a digest of the sources: a restart on the same code skips webpack, and any
+// change to a source or the lock file makes a new bundle.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REGISTRY_WORKFLOWS, bundleInChild, sourceDigest } from '../worker/bundle.ts';
+
+test('the source digest follows every source file and ignores tests, benchmarks and docs', () => {
+  const root = mkdtempSync(join(tmpdir(), 'nodepool-digest-'));
+  try {
+    for (const d of ['workflows', 'core', 'test', 'docs', 'node_modules/x'])
+      mkdirSync(join(root, d), { recursive: true });
+    writeFileSync(join(root, 'workflows/a.ts'), 'export const a = 1;');
+    writeFileSync(join(root, 'core/b.ts'), 'export const b = 1;');
+    writeFileSync(join(root, 'package-lock.json'), '{"lockfileVersion":3}');
+    const first = sourceDigest(root);
+    assert.equal(sourceDigest(root), first, 'the same files give the same digest');
+
+    for (const f of ['test/x.test.ts', 'docs/x.md', 'node_modules/x/index.js', 'README.md']) {
+      writeFileSync(join(root, f), 'anything');
+      assert.equal(sourceDigest(root), first, `${f} is not part of a bundle`);
+    }
+    writeFileSync(join(root, 'core/b.ts'), 'export const b = 2;');
+    const changed = sourceDigest(root);
+    assert.notEqual(changed, first, 'a changed source');
+    writeFileSync(join(root, 'package-lock.json'), '{"lockfileVersion":3,"x":1}');
+    assert.notEqual(sourceDigest(root), changed, 'a changed lock file');
+    writeFileSync(join(root, 'core/c.ts'), '');
+    assert.notEqual(sourceDigest(root), changed, 'a new source');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a bundle is made once and then read from the cache; without a cache it is made every time', async () => {
+  const cache = mkdtempSync(join(tmpdir(), 'nodepool-bundle-cache-'));
+  const saved = process.env.NODEPOOL_BUNDLE_CACHE;
+  try {
+    process.env.NODEPOOL_BUNDLE_CACHE = cache;
+    const made = await bundleInChild(REGISTRY_WORKFLOWS);
+    assert.match(made.code, /nodepoolConfigRegistry/);
+    const files = readdirSync(cache);
+    assert.deepEqual(files, [`config-registry-${sourceDigest()}.js`]);
+    // What the cache holds is what a worker gets: overwrite it and the next start reads the overwritten file.
+    writeFileSync(join(cache, files[0] as string), `${made.code}\n// from the cache`);
+    assert.match((await bundleInChild(REGISTRY_WORKFLOWS)).code, /from the cache$/);
+
+    process.env.NODEPOOL_BUNDLE_CACHE = 'off';
+    const fresh = await bundleInChild(REGISTRY_WORKFLOWS);
+    assert.doesNotMatch(fresh.code, /from the cache$/);
+    assert.deepEqual(readdirSync(cache), files, 'nothing written with the cache off');
+  } finally {
+    if (saved === undefined) delete process.env.NODEPOOL_BUNDLE_CACHE;
+    else process.env.NODEPOOL_BUNDLE_CACHE = saved;
+    rmSync(cache, { recursive: true, force: true });
+  }
+});
