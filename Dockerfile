@@ -21,4 +21,4 @@ RUN groupadd --system --gid 10001 nodepool \
 
 USER nodepool
 ENV NODE_ENV=production
-CMD ["node", "worker/main.ts"]
+CMD ["node", "--max-old-space-size=256", "--max-semi-space-size=4", "worker/main.ts"]

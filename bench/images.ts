@@ -5,6 +5,7 @@
 //   2. uploads to five providers in parallel against the slowest single upload;
 //   3. `nodepool image-list` wall time, process start included, with 12 providers × 10 images.
 // Prints a Markdown report; `--write-doc` also replaces the results in docs/BENCHMARKS.md.
+import { WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -143,7 +144,7 @@ temporal: {address: '${server.address}', task-queue: ${taskQueue}}
       OS_CLIENT_CONFIG_FILE: join(dir, 'clouds.yaml'),
       TEMPORAL_ADDRESS: server.address,
     };
-    const worker = run(['worker/main.ts', '-c', configFile], env);
+    const worker = run([...WORKER_NODE_FLAGS, 'worker/main.ts', '-c', configFile], env);
     await waitFor(worker, /worker polling/);
     const connection = await Connection.connect({ address: server.address });
     const client = new Client({ connection });

@@ -15,6 +15,7 @@ import pg from 'pg';
 import { NodepoolClient } from '../client/nodepool-client.ts';
 import { ensurePostgres, freePort } from '../scripts/tools.ts';
 import { REGISTRY_WORKFLOWS, WORKFLOWS, bundleInChild } from '../worker/bundle.ts';
+import { WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
 import { offerQuery, type PoolView } from '../workflows/pool-api.ts';
 import { fmt, machineLine, percentile, writeResults } from './report.ts';
@@ -22,6 +23,8 @@ import { plainImage } from '../test/support/glance.ts';
 import { Children, startServer, waitFor, type Server } from './server.ts';
 
 const ROOT = join(import.meta.dirname, '..');
+// The worker runs with the Node flags every shipped start passes; BENCH_WORKER_FLAGS='…' replaces them.
+const workerFlags = process.env.BENCH_WORKER_FLAGS?.split(' ').filter(Boolean) ?? [...WORKER_NODE_FLAGS];
 const PROVIDERS = 5;
 const COLD_READY = 500;
 const phase = (name: string) => process.stderr.write(`bench:pool: ${name} (${new Date().toISOString()})\n`);
@@ -215,7 +218,7 @@ async function main(): Promise<void> {
     await Promise.all([bundleInChild(WORKFLOWS), bundleInChild(REGISTRY_WORKFLOWS)]);
     const t0 = performance.now();
     const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-    let worker = run([...profile, 'worker/main.ts', '-c', configFile], env);
+    let worker = run([...profile, ...workerFlags, 'worker/main.ts', '-c', configFile], env);
     await waitFor(worker, /worker polling/);
     const tPolling = performance.now();
     await until(`${COLD_READY} READY nodes`, async () => (await readyCount(client)) >= COLD_READY, 180_000, 100);
@@ -330,7 +333,7 @@ async function main(): Promise<void> {
       await new Promise((r) => worker.once('exit', r));
       writeFileSync(configFile, config(sims, server, taskQueue, SCALE_READY / PROVIDERS, dir));
       const tScale = performance.now();
-      worker = run(['worker/main.ts', '-c', configFile], env);
+      worker = run([...workerFlags, 'worker/main.ts', '-c', configFile], env);
       await waitFor(worker, /worker polling/);
       await until(
         `${SCALE_READY} READY nodes`,
@@ -355,6 +358,12 @@ async function main(): Promise<void> {
           await historyStats(client, runs, maxEvents);
         }
       }
+    }
+    if (worker.pid !== undefined && worker.exitCode === null) {
+      const status = readFileSync(`/proc/${worker.pid}/status`, 'utf8');
+      const kb = (k: string) =>
+        `${k} ${(Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024).toFixed(0)} MiB`;
+      phase(`worker memory at the end: ${['VmRSS', 'VmHWM', 'RssAnon', 'RssFile'].map(kb).join(', ')}`);
     }
     const runCount = [...runs.values()].reduce((n, s) => n + s.size, 0);
     worker.kill('SIGTERM');

@@ -16,6 +16,7 @@ import type { Client } from '@temporalio/client';
 import { TEMPORAL_CLI_VERSION } from '../scripts/tools.ts';
 import { SEARCH_ATTRIBUTES, SERVER_DYNAMIC_CONFIG } from '../workflows/search-attributes.ts';
 import { workerHealth } from '../workflows/index.ts';
+import { WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
 import { registryQuery, configRegistryWorkflowId } from '../workflows/config-registry.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { until } from './support/poll.ts';
@@ -45,6 +46,7 @@ const composeText = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
 const compose = parse(composeText, { merge: true }) as Compose;
 const services = compose.services;
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+const packageJson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 
 test('docker-compose.yml is valid against the compose specification schema', () => {
   const { $schema, id, ...schema } = JSON.parse(
@@ -175,7 +177,10 @@ test('Dockerfile: parses and lints clean; Node as package.json pins it, npm ci, 
   assert.ok(user > lastRun, 'USER comes after the last RUN');
   assert.match(runs, /useradd --system --uid 10001/);
   // The image's default command is the compose file's, without the config flag compose adds.
-  assert.deepEqual(JSON.parse(kw('CMD')[0] as string), (services['worker-1']?.command as string[]).slice(0, 2));
+  assert.deepEqual(JSON.parse(kw('CMD')[0] as string), (services['worker-1']?.command as string[]).slice(0, -2));
+  // …with the Node flags every shipped start of the worker passes.
+  assert.deepEqual((services['worker-1']?.command as string[]).slice(1, -3), [...WORKER_NODE_FLAGS]);
+  assert.match(JSON.stringify(packageJson.scripts.worker), new RegExp(WORKER_NODE_FLAGS.join(' ')));
   const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
   for (const p of ['node_modules', '.venv', '.git', 'clouds.yaml'])
     assert.ok(ignore.includes(p), `.dockerignore: ${p}`);

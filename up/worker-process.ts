@@ -1,6 +1,7 @@
 // The nodepool worker `up` runs: the same `node worker/main.ts` operators run, given the operator's
 // nodepool.yaml and `up`'s overlay. It counts as started once Temporal lists it polling the task queue — after
 // it migrated the database and synced the schedules, catalogs and pools, which it does before it polls.
+import { WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -17,7 +18,7 @@ export function startWorkerProcess(o: WorkerProcessOptions): Service {
   return new Service({
     name: 'the nodepool worker',
     command: process.execPath,
-    args: [join(ROOT, 'worker', 'main.ts'), ...o.configFiles.flatMap((f) => ['-c', f])],
+    args: [...WORKER_NODE_FLAGS, join(ROOT, 'worker', 'main.ts'), ...o.configFiles.flatMap((f) => ['-c', f])],
     logFile: join(o.logDir, 'worker.log'),
     env: o.env,
     cwd: ROOT,

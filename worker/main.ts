@@ -4,6 +4,7 @@
 // before they are cancelled and left for a retry. Start-up problems are one line with what to do, and an exit code:
 // 2 for a bad command line or configuration, 3 when another configuration holds the task queue, 1 otherwise.
 import { mkdirSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { parseArgs } from 'node:util';
 import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
@@ -197,6 +198,22 @@ async function main(): Promise<number> {
   }
 }
 
+/**
+ * The workflow thread's V8 heap limit, set before the SDK creates it (the flag applies to isolates made later).
+ * V8 sizes a heap from the machine's memory and lets garbage pile up to it: on a 24 GiB host the workflow thread
+ * of a worker holding 2,000 nodes grew to hundreds of MB of mostly garbage. NODEPOOL_WORKFLOW_HEAP_MB overrides.
+ */
+function limitWorkflowHeap(): void {
+  const mb = Number(process.env.NODEPOOL_WORKFLOW_HEAP_MB ?? 256);
+  if (!Number.isInteger(mb) || mb < 64)
+    throw new StartupError(
+      `NODEPOOL_WORKFLOW_HEAP_MB=${process.env.NODEPOOL_WORKFLOW_HEAP_MB} is not a whole number of MB ≥ 64`,
+      2,
+    );
+  setFlagsFromString(`--max-old-space-size=${mb}`);
+  setFlagsFromString('--max-semi-space-size=4');
+}
+
 async function serve(
   connection: NativeConnection,
   settings: TemporalSettings,
@@ -233,6 +250,7 @@ async function serve(
   );
   let exitCode = 0;
   try {
+    limitWorkflowHeap();
     const worker = await createNodepoolWorker({
       connection,
       namespace,
