@@ -5,7 +5,6 @@
 //   2. uploads to five providers in parallel against the slowest single upload;
 //   3. `nodepool image-list` wall time, process start included, with 12 providers × 10 images.
 // Prints a Markdown report; `--write-doc` also replaces the results in docs/BENCHMARKS.md.
-import { WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import pg from 'pg';
 import { ensurePostgres, freePort } from '../scripts/tools.ts';
+import { WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
 import { catalogWorkflowId } from '../workflows/ids.ts';
 import { catalogQuery, uploadReportSignal } from '../workflows/image-catalog.ts';
 import { fmt, machineLine, percentile, writeResults } from './report.ts';

@@ -1,11 +1,11 @@
 // The nodepool worker `up` runs: the same `node worker/main.ts` operators run, given the operator's
 // nodepool.yaml and `up`'s overlay. It counts as started once Temporal lists it polling the task queue — after
 // it migrated the database and synced the schedules, catalogs and pools, which it does before it polls.
-import { WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { ROOT } from '../scripts/tools.ts';
+import { WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
 import { Service } from './service.ts';
 
 export interface WorkerProcessOptions {
