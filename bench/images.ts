@@ -151,6 +151,7 @@ temporal: {address: '${server.address}', task-queue: ${taskQueue}}
 
     // 1 and 2: builds, each to five providers.
     const overheads: number[] = [];
+    const againstSum: number[] = [];
     const fixed: number[] = [];
     const uploadRatios: { parallel: number; slowest: number }[] = [];
     const walls: number[] = [];
@@ -166,6 +167,8 @@ temporal: {address: '${server.address}', task-queue: ${taskQueue}}
       const active = busy(h.spans);
       walls.push(wall);
       overheads.push(((wall - active) / active) * 100);
+      // The issue's own measure: the same overhead against the sum of the activities' own times.
+      againstSum.push(((wall - active) / h.spans.reduce((s, x) => s + (x.end - x.start), 0)) * 100);
       fixed.push(wall - active);
       const uploads = h.spans.filter((s) => s.type === 'uploadImageFile');
       uploadRatios.push({
@@ -232,6 +235,7 @@ temporal: {address: '${server.address}', task-queue: ${taskQueue}}
     await connection.close();
 
     const o = [...overheads].sort((a, b) => a - b);
+    const os = [...againstSum].sort((a, b) => a - b);
     const f = [...fixed].sort((a, b) => a - b);
     const lines = [
       machineLine(new Date().toString(), load, (Date.now() - started) / 1000, `temporal ${server.version}`),
@@ -241,6 +245,7 @@ temporal: {address: '${server.address}', task-queue: ${taskQueue}}
       '| measure | target | result |',
       '| --- | --- | ---: |',
       `| build orchestration overhead: (wall − time some activity was running) / that time, median of ${BUILDS} (each build: wall s) | ≤ 2 % | ${fmt(percentile(o, 50))} % (${walls.map((w) => (w / 1000).toFixed(1)).join(', ')} s) |`,
+      `| build orchestration overhead against the sum of its activities' own time (the issue's measure), median | ≤ 2 % | ${fmt(percentile(os, 50))} % |`,
       `| … the same as a fixed cost per build (the records are local activities, counted here as overhead), median | – | ${fmt(percentile(f, 50))} ms |`,
       `| uploads to ${PROVIDERS} providers in parallel: first start → last end, against the slowest single upload | close to it | ${uploadRatios.map((u) => `${(u.parallel / 1000).toFixed(2)} s vs ${(u.slowest / 1000).toFixed(2)} s`).join('; ')} |`,
       `| \`nodepool image-list\`, process start included, ${LIST_PROVIDERS} providers × ${LIST_IMAGES} images (${rows} rows), median / p90 of ${LIST_RUNS} | ≤ 400 ms | ${fmt(percentile(listTimes, 50))} / ${fmt(percentile(listTimes, 90))} ms |`,
