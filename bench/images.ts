@@ -214,7 +214,9 @@ temporal: {address: '${server.address}', task-queue: ${taskQueue}}
     let rows = 0;
     for (let i = 0; i < LIST_RUNS; i++) {
       const t = performance.now();
-      const r = spawnSync(process.execPath, ['cli/main.ts', 'image-list', '-c', configFile], {
+      // BENCH_PROFILE=DIR: a CPU profile of each image-list process.
+      const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+      const r = spawnSync(process.execPath, [...profile, 'cli/main.ts', 'image-list', '-c', configFile], {
         cwd: ROOT,
         env: { ...process.env, ...env },
         encoding: 'utf8',
