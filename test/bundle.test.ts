@@ -2,6 +2,7 @@
 // change to a source or the lock file makes a new bundle.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +55,28 @@ test('a bundle is made once and then read from the cache; without a cache it is 
   } finally {
     if (saved === undefined) delete process.env.NODEPOOL_BUNDLE_CACHE;
     else process.env.NODEPOOL_BUNDLE_CACHE = saved;
+    rmSync(cache, { recursive: true, force: true });
+  }
+});
+
+test('--warm fills the cache with both bundles, and says so when the cache is off', () => {
+  const cache = mkdtempSync(join(tmpdir(), 'nodepool-bundle-warm-'));
+  try {
+    const script = join(import.meta.dirname, '..', 'worker', 'bundle.ts');
+    const ok = spawnSync(process.execPath, [script, '--warm'], {
+      env: { ...process.env, NODEPOOL_BUNDLE_CACHE: cache },
+      encoding: 'utf8',
+    });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.deepEqual(readdirSync(cache).sort(), [`config-registry-${sourceDigest()}.js`, `index-${sourceDigest()}.js`]);
+    const off = spawnSync(process.execPath, [script, '--warm'], {
+      env: { ...process.env, NODEPOOL_BUNDLE_CACHE: 'off' },
+      encoding: 'utf8',
+    });
+    assert.equal(off.status, 2);
+    assert.match(off.stderr, /NODEPOOL_BUNDLE_CACHE is off/);
+    assert.doesNotMatch(off.stderr, /at .*bundle\.ts/);
+  } finally {
     rmSync(cache, { recursive: true, force: true });
   }
 });

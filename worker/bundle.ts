@@ -2,7 +2,8 @@
 // whose memory is then what the workflows and activities need (bundling in the worker itself left it hundreds of
 // MB larger for its whole life). A bundle is kept on disk under a digest of every source file and the lock file,
 // so a worker restarted on the same code starts polling without webpack at all.
-// `node worker/bundle.ts WORKFLOWS OUT` writes the bundle of WORKFLOWS to OUT.
+// `node worker/bundle.ts WORKFLOWS OUT` writes the bundle of WORKFLOWS to OUT; `node worker/bundle.ts --warm` fills
+// the cache with the worker's bundles (the Dockerfile does, so containers start without webpack).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -107,7 +108,16 @@ function prune(dir: string): void {
   for (const { f } of files.slice(KEEP_BUNDLES)) rmSync(join(dir, f), { force: true });
 }
 
-if (import.meta.main) {
+if (import.meta.main && process.argv[2] === '--warm') {
+  if (cacheDir() === undefined) {
+    process.stderr.write(
+      'worker/bundle.ts --warm: NODEPOOL_BUNDLE_CACHE is off, so there is no cache to fill; unset it\n',
+    );
+    process.exit(2);
+  }
+  await Promise.all([bundleInChild(WORKFLOWS), bundleInChild(REGISTRY_WORKFLOWS)]);
+  process.stdout.write(`workflow bundles cached in ${cacheDir()}\n`);
+} else if (import.meta.main) {
   const [workflowsPath, out] = process.argv.slice(2);
   if (!workflowsPath || !out) throw new Error('usage: node worker/bundle.ts WORKFLOWS OUT');
   const { bundleWorkflowCode } = await import('@temporalio/worker');
