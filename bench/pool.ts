@@ -333,7 +333,7 @@ async function main(): Promise<void> {
       await new Promise((r) => worker.once('exit', r));
       writeFileSync(configFile, config(sims, server, taskQueue, SCALE_READY / PROVIDERS, dir));
       const tScale = performance.now();
-      worker = run([...workerFlags, 'worker/main.ts', '-c', configFile], env);
+      worker = run([...profile, ...workerFlags, 'worker/main.ts', '-c', configFile], env);
       await waitFor(worker, /worker polling/);
       await until(
         `${SCALE_READY} READY nodes`,
