@@ -46,6 +46,23 @@ export default tseslint.config(
     },
   },
   {
+    // The CLI acts only through Temporal: what it shows comes from workflows, typed by core/.
+    files: ['cli/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/activities/*', '**/providers/*', '**/db/*'],
+              message: 'the CLI reaches the worker through Temporal; shared data shapes live in core/',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: { process: 'readonly' } },

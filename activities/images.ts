@@ -2,6 +2,7 @@
 // and every upload state change reported to the provider's catalog workflow (signal-with-start, so a catalog
 // that does not run yet is started by the first report). Idempotent: rows are upserted by natural key and the
 // catalog merges repeated reports.
+import type { BuildLog, DibImage } from '../core/views.ts';
 import { existsSync, rmSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -109,30 +110,6 @@ function toReport(u: ImageUpload, validate: boolean): UploadReport {
     ...(validate ? { validate } : {}),
     at: (u.stateChangedAt ?? new Date()).getTime(),
   };
-}
-
-/** A local build, as dib-image-list shows it. */
-export interface DibImage {
-  id: number;
-  image: string;
-  builder: string;
-  version: number;
-  state: string;
-  /** The files it made (the raw and each converted format). */
-  files: string[];
-  /** ms since epoch of the last state change. */
-  stateSince: number;
-  reason?: string;
-  workflowId?: string;
-}
-
-export interface BuildLog {
-  buildId: number;
-  path: string;
-  size: number;
-  /** The log's last bytes (all of it when small). */
-  text: string;
-  truncated: boolean;
 }
 
 export function imageActivities(deps: ImagesDeps) {

@@ -1,5 +1,6 @@
 // Activities that talk to a provider's cloud. They take a provider NAME: the cloud's credentials are
 // resolved here from clouds.yaml, so no secret ever enters a workflow's inputs, outputs or history.
+import type { ProviderSnapshot } from '../core/views.ts';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config/index.ts';
 import { inventory } from '../core/provider-inventory.ts';
@@ -11,20 +12,6 @@ export interface ProviderDeps {
   config?: Config;
   /** Environment for clouds.yaml lookup (OS_CLIENT_CONFIG_FILE, OS_CLOUD, ...); the worker's by default. */
   cloudEnv?: NodeJS.ProcessEnv;
-}
-
-export interface ProviderSnapshot {
-  provider: string;
-  cloud: string;
-  region?: string;
-  imageFormat: string;
-  quota: { limits: Record<string, number | null>; usage: Record<string, number> };
-  flavors: { name: string; vcpus: number; ramMB: number; diskGB: number }[];
-  servers: { id: string; name: string; state: string; ip?: string; nodeId?: string; image?: string }[];
-  serversByState: Record<string, number>;
-  foreignServers: number;
-  images: { id: string; name: string; state: string; uploadId?: string; size?: number }[];
-  foreignImages: number;
 }
 
 export function providerAdapter(deps: ProviderDeps, providerName: string): ProviderAdapter {

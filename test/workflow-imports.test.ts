@@ -1,4 +1,4 @@
-// Workflow code runs in Temporal's deterministic sandbox; the lint rule that keeps I/O out of it must bite.
+// Layers the lint rules keep apart must stay apart: no I/O in workflow code, and a CLI that acts only through Temporal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -34,6 +34,26 @@ test('workflows may import activity types and pure core modules', async () => {
   const messages = await lintAsWorkflow(code);
   assert.deepEqual(
     messages.filter((m) => m.includes('no-restricted-imports')),
+    [],
+  );
+});
+
+test('the CLI may not import activities, providers or the database, not even their types', async () => {
+  const eslint = new ESLint({ cwd: ROOT });
+  const filePath = join(ROOT, 'cli', 'actions', 'info.ts');
+  for (const spec of ['../../activities/provider.ts', '../../providers/index.ts', '../../db/orm.ts']) {
+    const [result] = await eslint.lintText(`import type { X } from '${spec}';\nexport type Y = X;\n`, { filePath });
+    assert.ok(
+      (result?.messages ?? []).some((m) => m.message.includes('reaches the worker through Temporal')),
+      spec,
+    );
+  }
+  const [ok] = await eslint.lintText(
+    "import type { ProviderSnapshot } from '../../core/views.ts';\nexport type Y = ProviderSnapshot;\n",
+    { filePath },
+  );
+  assert.deepEqual(
+    (ok?.messages ?? []).filter((m) => m.ruleId?.includes('no-restricted-imports')),
     [],
   );
 });

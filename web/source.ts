@@ -1,7 +1,8 @@
 // Where the status pages read from: the pools' and image catalogs' queries through Temporal, as the CLI reads
 // them (the same functions), and the build records from this worker's database.
 import type { Client } from '@temporalio/client';
-import { imageActivities, type DibImage } from '../activities/images.ts';
+import { imageActivities } from '../activities/images.ts';
+import type { DibImage } from '../core/views.ts';
 import { readCatalog } from '../cli/catalogs.ts';
 import type { CliTemporal } from '../cli/temporal.ts';
 import { NodepoolClient } from '../client/nodepool-client.ts';

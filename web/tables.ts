@@ -1,6 +1,6 @@
 // The lists the status endpoints serve, as nodepool's webapp served them: JSON rows (the CLI's --json rows) or
 // the CLI's text table, and `?fields=a,b` picking columns. The cells and headers are the CLI's own.
-import type { DibImage } from '../activities/images.ts';
+import type { DibImage } from '../core/views.ts';
 import { DIB_IMAGE_LIST_HEAD, dibImageListCells, renderDibImageList } from '../cli/actions/dib-image-list.ts';
 import { IMAGE_LIST_HEAD, imageListCells, imageListRows, renderImageList } from '../cli/actions/image-list.ts';
 import {

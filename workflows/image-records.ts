@@ -2,7 +2,7 @@
 // through Temporal, and the build records and logs live with the workers.
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
-import type { BuildLog, DibImage } from '../activities/images.ts';
+import type { BuildLog, DibImage } from '../core/views.ts';
 
 const { listImageBuilds, readBuildLog } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',

@@ -1,6 +1,6 @@
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
-import type { ProviderSnapshot } from '../activities/provider.ts';
+import type { ProviderSnapshot } from '../core/views.ts';
 import { NODEPOOL_PROVIDER } from './search-attributes.ts';
 
 const { describeProvider } = proxyActivities<Activities>({

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
-import type { DibImage } from '../../activities/images.ts';
+import type { DibImage } from '../../core/views.ts';
 import { buildLog as buildLogWorkflow, dibImageList as dibImageListWorkflow } from '../../workflows/image-records.ts';
 import { askWorker } from '../ask-worker.ts';
 import type { BuildLogArgs, DibImageListArgs } from '../commands/dib-image-list.ts';

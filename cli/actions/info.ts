@@ -1,7 +1,7 @@
 // `nodepool info PROVIDER`: what a provider's cloud holds for us, asked through a worker (which has the
 // credentials), never by the CLI itself.
 import { randomUUID } from 'node:crypto';
-import type { ProviderSnapshot } from '../../activities/provider.ts';
+import type { ProviderSnapshot } from '../../core/views.ts';
 import { poolWorkflowId } from '../../workflows/ids.ts';
 import { poolQuery, type PoolView } from '../../workflows/pool-api.ts';
 import { providerInfo } from '../../workflows/provider-info.ts';
