@@ -14,6 +14,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { format, resolveConfig } from 'prettier';
 import { NodepoolClient } from '../../client/nodepool-client.ts';
 import { ROOT, freePort } from '../../scripts/tools.ts';
+import { until } from '../support/poll.ts';
 
 const HERE = import.meta.dirname;
 const TASK_QUEUE = 'nodepool';
@@ -39,16 +40,6 @@ function run(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
       code === 0 ? resolve(out) : reject(new Error(`nodepool ${args.join(' ')} exited ${code}:\n${out}`)),
     );
   });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000}s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
 }
 
 /** Stable names (no start times in them), so recording again replaces the files instead of adding new ones. */
@@ -115,7 +106,9 @@ async function main(): Promise<void> {
     await until(
       'min-ready again',
       async () => {
-        const pools = await nodepool.pools();
+        // A pool between two runs may not answer this once; the next poll asks again.
+        const pools = await nodepool.pools().catch(() => undefined);
+        if (!pools) return undefined;
         const ready = (label: string) =>
           pools.flatMap((p) => p.nodes).filter((n) => n.label === label && n.state === 'ready' && !n.requestKey).length;
         return ready('tiny') >= 2 && ready('tiny-xen') >= 1 ? true : undefined;
