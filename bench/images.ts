@@ -10,13 +10,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import pg from 'pg';
 import { ensurePostgres, freePort } from '../scripts/tools.ts';
 import { WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
 import { catalogWorkflowId } from '../workflows/ids.ts';
 import { catalogQuery, uploadReportSignal } from '../workflows/image-catalog.ts';
+import { createTestDatabase } from '../test/support/db.ts';
 import { fmt, machineLine, percentile, writeResults } from './report.ts';
-import { Children, startServer, waitFor, type Server } from './server.ts';
+import { Children, simCloudsYaml, startServer, waitFor, type Server } from './server.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const PROVIDERS = 5;
@@ -86,13 +86,7 @@ async function main(): Promise<void> {
     .join(', ');
   const dir = mkdtempSync(join(tmpdir(), 'nodepool-bench-images-'));
   for (const d of ['images', 'logs']) mkdirSync(join(dir, d));
-  const admin = ensurePostgres();
-  const dbName = `nodepool_bench_images_${process.pid}`;
-  const pgc = new pg.Client({ connectionString: admin });
-  await pgc.connect();
-  await pgc.query(`CREATE DATABASE "${dbName}"`);
-  const url = new URL(admin);
-  url.pathname = `/${dbName}`;
+  const db = await createTestDatabase('nodepool_bench_images', ensurePostgres());
   let server: Server | undefined;
   try {
     server = await startServer(dir);
@@ -115,13 +109,7 @@ async function main(): Promise<void> {
         return (await waitFor(child, /auth URL (\S+)/))[1] as string;
       }),
     );
-    const clouds = sims
-      .map(
-        (authUrl, i) =>
-          `  cloud${i}:\n    auth: {auth_url: '${authUrl}', username: nodepool, password: secret, project_name: nodepool, user_domain_name: Default, project_domain_name: Default}\n    region_name: RegionOne\n`,
-      )
-      .join('');
-    writeFileSync(join(dir, 'clouds.yaml'), `clouds:\n${clouds}`);
+    writeFileSync(join(dir, 'clouds.yaml'), simCloudsYaml(sims.map((authUrl, i) => ({ name: `cloud${i}`, authUrl }))));
     // A raw image with data in every other MiB: uploads stream all of it, conversion has real work.
     writeFileSync(join(dir, 'build.sh'), `#!/bin/sh\nset -e\nhead -c ${IMAGE_MB * 1024 * 1024} /dev/urandom > "$1"\n`, {
       mode: 0o755,
@@ -140,7 +128,7 @@ temporal: {address: '${server.address}', task-queue: ${taskQueue}}
     const configFile = join(dir, 'nodepool.yaml');
     writeFileSync(configFile, config);
     const env = {
-      DATABASE_URL: url.toString(),
+      DATABASE_URL: db.url,
       OS_CLIENT_CONFIG_FILE: join(dir, 'clouds.yaml'),
       TEMPORAL_ADDRESS: server.address,
     };
@@ -258,8 +246,7 @@ temporal: {address: '${server.address}', task-queue: ${taskQueue}}
   } finally {
     await children.stopAll();
     server?.proc.kill('SIGTERM');
-    await pgc.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
-    await pgc.end();
+    await db.drop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -11,16 +11,16 @@ import { loadavg, tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import pg from 'pg';
 import { NodepoolClient } from '../client/nodepool-client.ts';
 import { ensurePostgres, freePort } from '../scripts/tools.ts';
 import { REGISTRY_WORKFLOWS, WORKFLOWS, bundleInChild } from '../worker/bundle.ts';
 import { WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
 import { offerQuery, type PoolView } from '../workflows/pool-api.ts';
+import { createTestDatabase } from '../test/support/db.ts';
 import { fmt, machineLine, percentile, writeResults } from './report.ts';
 import { plainImage } from '../test/support/glance.ts';
-import { Children, startServer, waitFor, type Server } from './server.ts';
+import { Children, simCloudsYaml, startServer, waitFor, type Server } from './server.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 // The worker runs with the Node flags every shipped start passes; BENCH_WORKER_FLAGS='…' replaces them.
@@ -176,13 +176,7 @@ async function main(): Promise<void> {
     .join(', ');
   const dir = mkdtempSync(join(tmpdir(), 'nodepool-bench-pool-'));
   mkdirSync(join(dir, 'images'));
-  const admin = ensurePostgres();
-  const dbName = `nodepool_bench_${process.pid}`;
-  const pgc = new pg.Client({ connectionString: admin });
-  await pgc.connect();
-  await pgc.query(`CREATE DATABASE "${dbName}"`);
-  const url = new URL(admin);
-  url.pathname = `/${dbName}`;
+  const db = await createTestDatabase('nodepool_bench', ensurePostgres());
   let server: Server | undefined;
   const lines: string[] = [];
   try {
@@ -190,19 +184,11 @@ async function main(): Promise<void> {
     const sims = await startSims(dir);
     for (const s of sims) await plainImage(s, 'cirros', Buffer.alloc(4096, 1));
     const cloudsFile = join(dir, 'clouds.yaml');
-    writeFileSync(
-      cloudsFile,
-      `clouds:\n${sims
-        .map(
-          (s) =>
-            `  ${s.name}:\n    auth: {auth_url: '${s.authUrl}', username: nodepool, password: secret, project_name: nodepool, user_domain_name: Default, project_domain_name: Default}\n    region_name: RegionOne\n`,
-        )
-        .join('')}`,
-    );
+    writeFileSync(cloudsFile, simCloudsYaml(sims));
     const taskQueue = `bench-pool-${process.pid}`;
     const connection = await Connection.connect({ address: server.address });
     const client = new Client({ connection });
-    const env = { DATABASE_URL: url.toString(), OS_CLIENT_CONFIG_FILE: cloudsFile, TEMPORAL_ADDRESS: server.address };
+    const env = { DATABASE_URL: db.url, OS_CLIENT_CONFIG_FILE: cloudsFile, TEMPORAL_ADDRESS: server.address };
     const configFile = join(dir, 'nodepool.yaml');
 
     phase('cold start');
@@ -393,8 +379,7 @@ async function main(): Promise<void> {
     // SIGTERM first: the worker drains and exits, writing its CPU profile when asked for one.
     await children.stopAll(3000);
     server?.proc.kill('SIGTERM');
-    await pgc.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
-    await pgc.end();
+    await db.drop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -100,3 +100,12 @@ export function waitFor(child: ChildProcess, pattern: RegExp, ms = 60_000): Prom
     child.once('exit', (c) => reject(new Error(`exited ${c} before ${pattern}:\n${out.slice(-2000)}`)));
   });
 }
+
+/** A clouds.yaml naming each simulator by its auth URL (the simulators' fixed bench credentials). */
+export function simCloudsYaml(sims: { name: string; authUrl: string }[]): string {
+  const entries = sims.map(
+    (s) =>
+      `  ${s.name}:\n    auth: {auth_url: '${s.authUrl}', username: nodepool, password: secret, project_name: nodepool, user_domain_name: Default, project_domain_name: Default}\n    region_name: RegionOne\n`,
+  );
+  return `clouds:\n${entries.join('')}`;
+}

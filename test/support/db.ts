@@ -14,9 +14,9 @@ export interface TestDatabase {
 
 let counter = 0;
 
-export async function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
+/** A fresh database on the harness's server, or on the one `admin` (an admin URL) names (the benchmarks'). */
+export async function createTestDatabase(prefix = 't', admin = adminUrl()): Promise<TestDatabase> {
   const name = `${prefix}_${process.pid}_${Date.now()}_${counter++}`.toLowerCase();
-  const admin = adminUrl();
   const client = new pg.Client({ connectionString: admin });
   await client.connect();
   try {
