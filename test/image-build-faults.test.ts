@@ -9,6 +9,7 @@ import { ImageBuild, ImageUpload } from '../db/entities/index.ts';
 import { adapterForCloud, isOwnedBy } from '../providers/index.ts';
 import { BUILD_SCRIPT } from './support/build-script.ts';
 import { createNodepoolEnv, type NodepoolEnv } from './support/nodepool.ts';
+import type { ImageListRow } from '../cli/actions/image-list.ts';
 
 let env: NodepoolEnv;
 let stopWorker: () => Promise<void>;
@@ -55,15 +56,8 @@ after(async () => {
   await env?.close();
 });
 
-interface Row {
-  id: number;
-  provider: string;
-  image: string;
-  version: number;
-  imageId: string;
-  state: string;
-  reason?: string;
-}
+/** A row of `image-list --json`. */
+type Row = ImageListRow;
 
 async function rows(): Promise<Row[]> {
   const r = await env.cli(['image-list', '--json']);

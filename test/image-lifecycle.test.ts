@@ -10,6 +10,7 @@ import { catalogWorkflowId } from '../workflows/ids.ts';
 import { createNodepoolEnv, type NodepoolEnv } from './support/nodepool.ts';
 import { BUILD_SCRIPT } from './support/build-script.ts';
 import { until } from './support/poll.ts';
+import type { ImageListRow } from '../cli/actions/image-list.ts';
 
 let env: NodepoolEnv;
 let stopWorker: () => Promise<void>;
@@ -53,18 +54,8 @@ after(async () => {
   await env?.close();
 });
 
-interface Row {
-  id: number;
-  provider: string;
-  image: string;
-  hostname: string;
-  version: number;
-  imageId: string;
-  serverId: string;
-  state: string;
-  ageHours: number;
-  current: boolean;
-}
+/** A row of `image-list --json`. */
+type Row = ImageListRow;
 
 async function imageList(): Promise<Row[]> {
   const r = await env.cli(['image-list', '--json']);

@@ -9,6 +9,7 @@ import { adapterForCloud, isOwnedBy } from '../providers/index.ts';
 import { plainImage } from './support/glance.ts';
 import { createNodepoolEnv, type NodepoolEnv } from './support/nodepool.ts';
 import { until } from './support/poll.ts';
+import type { ImageListRow } from '../cli/actions/image-list.ts';
 
 let env: NodepoolEnv;
 let stopWorker: () => Promise<void>;
@@ -62,17 +63,8 @@ after(async () => {
   await env?.close();
 });
 
-interface Row {
-  id: number;
-  provider: string;
-  image: string;
-  hostname: string;
-  version: number;
-  imageId: string;
-  serverId: string;
-  state: string;
-  reason?: string;
-}
+/** A row of `image-list --json`. */
+type Row = ImageListRow;
 
 async function rows(): Promise<Row[]> {
   const r = await env.cli(['image-list', '--json']);
