@@ -1,10 +1,11 @@
 // The pool's records in PostgreSQL: node rows made before a launch (their ids are what operators type), every
-// node and request transition the pool workflow makes, and the pool's settings from nodepool.yaml. Run as local
-// activities in batches: the pool records after the fact and never waits on the database to answer a request.
+// node and request transition the pool workflow makes, and the pool's settings from nodepool.yaml. Run as
+// background activities in batches: the pool records after the fact and never waits on the database to answer
+// a request.
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config/index.ts';
-import { minReadyShare } from '../core/min-ready.ts';
-import type { NodeRecord, PoolSettings, RequestRecord } from '../core/pool-state.ts';
+import { poolSettingsFor, type ProviderPoolSettings } from '../core/pool-settings.ts';
+import type { NodeRecord, RequestRecord } from '../core/pool-state.ts';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Orm } from '../db/orm.ts';
 
@@ -25,42 +26,14 @@ export function nodeRecordActivities(deps: { orm: Orm; config?: Config }) {
   const { orm } = deps;
   return {
     /** The pool's planning settings from this worker's nodepool.yaml. */
-    async poolSettings(providerName: string): Promise<PoolSettings & { hostnameFormat: string }> {
-      const config = deps.config;
-      const provider = config?.providers.find((p) => p.name === providerName);
-      if (!config || !provider)
+    async poolSettings(providerName: string): Promise<ProviderPoolSettings> {
+      const settings = deps.config && poolSettingsFor(deps.config, providerName);
+      if (!settings)
         throw ApplicationFailure.nonRetryable(
           `provider ${providerName} is not in this worker's nodepool.yaml`,
           'UnknownProvider',
         );
-      return {
-        provider: provider.name,
-        pools: provider.pools.map((p) => ({
-          name: p.name,
-          maxServers: p.maxServers,
-          ...(p.maxCores === undefined ? {} : { maxCores: p.maxCores }),
-          ...(p.maxRam === undefined ? {} : { maxRam: p.maxRam }),
-          labels: p.labels.map((l) => ({
-            label: l.name,
-            image: l.image,
-            flavor: l.flavorName,
-            ...(l.minRam === undefined ? {} : { minRam: l.minRam }),
-          })),
-        })),
-        labels: Object.fromEntries(
-          config.labels.map((l) => {
-            const offering = config.providers
-              .filter((p) => p.pools.some((pool) => pool.labels.some((x) => x.name === l.name)))
-              .map((p) => p.name);
-            const minReady = minReadyShare(l.minReady, offering, provider.name);
-            return [l.name, { minReady, ...(l.maxReadyAge === undefined ? {} : { maxReadyAge: l.maxReadyAge }) }];
-          }),
-        ),
-        ...(config.maxHoldAge === undefined ? {} : { maxHoldAge: config.maxHoldAge }),
-        ...(provider.maxConcurrency === undefined ? {} : { maxConcurrency: provider.maxConcurrency }),
-        ignoreQuota: provider.pools.length > 0 && provider.pools.every((p) => p.ignoreProviderQuota),
-        hostnameFormat: provider.hostnameFormat,
-      };
+      return settings;
     },
 
     /**
