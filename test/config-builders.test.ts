@@ -16,8 +16,7 @@ import {
   templateServerName,
   type Config,
 } from '../config/index.ts';
-
-const y = (...lines: string[]): string => `${lines.join('\n')}\n`;
+import { y } from './support/config.ts';
 
 /** A directory holding nodepool.yaml and the scripts it names: run.sh (executable) and plain.sh (not). */
 function workspace(): string {

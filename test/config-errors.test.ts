@@ -4,20 +4,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, formatIssue, parseConfig, type LoadOptions } from '../config/index.ts';
-
-const y = (...lines: string[]): string => `${lines.join('\n')}\n`;
+import { type LoadOptions } from '../config/index.ts';
+import { issuesOf, y } from './support/config.ts';
 
 /** Every issue as the CLI prints it. */
-function issuesOf(text: string, options: LoadOptions = {}): string[] {
-  try {
-    parseConfig(text, 'nodepool.yaml', options);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map(formatIssue);
-    throw err;
-  }
-  assert.fail('the configuration was accepted');
-}
 
 const emptyPath = { PATH: mkdtempSync(join(tmpdir(), 'nodepool-empty-path-')) };
 

@@ -13,9 +13,9 @@ import { workerHealth } from '../workflows/index.ts';
 import { runCli } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { connectClient, temporalAddress, uniqueTaskQueue } from './support/temporal.ts';
+import { y } from './support/config.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const y = (...lines: string[]): string => `${lines.join('\n')}\n`;
 
 let dir: string;
 before(() => {

@@ -5,26 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, formatIssue, parseConfig, type Config } from '../config/index.ts';
-
-const y = (...lines: string[]): string => `${lines.join('\n')}\n`;
-
-function load(text: string): Config {
-  return parseConfig(text, 'nodepool.yaml', { onNotice: () => undefined });
-}
-
-function issuesOf(text: string): string[] {
-  try {
-    load(text);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map(formatIssue);
-    throw err;
-  }
-  assert.fail('the configuration was accepted');
-}
+import { issuesOf, loadQuiet, y } from './support/config.ts';
 
 test('a three-level chain: elements appended root first, env-vars merged child-wins, other keys replaced', () => {
-  const config = load(
+  const config = loadQuiet(
     y(
       'diskimages:',
       '  - name: base',
@@ -75,7 +59,7 @@ test('a three-level chain: elements appended root first, env-vars merged child-w
 });
 
 test('a parent that is not abstract is built too, with only its own settings', () => {
-  const config = load(
+  const config = loadQuiet(
     y(
       'diskimages:',
       '  - name: parent',
@@ -97,7 +81,7 @@ test('a parent that is not abstract is built too, with only its own settings', (
 });
 
 test('abstract is not inherited, and an abstract diskimage may be incomplete', () => {
-  const config = load(
+  const config = loadQuiet(
     y(
       'diskimages:',
       '  - name: scripted',
@@ -196,7 +180,7 @@ test("docs/configuration.md's inheritance example resolves as the page says", ()
   const section = page.slice(page.indexOf('## Diskimage inheritance'));
   const example = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
   assert.ok(example, 'the section has a yaml example');
-  const [noble, ...rest] = load(example).diskimages;
+  const [noble, ...rest] = loadQuiet(example).diskimages;
   assert.deepEqual(rest, []);
   assert.deepEqual(noble?.elements, ['vm', 'simple-init', 'nodepool-base', 'ubuntu-minimal']);
   assert.deepEqual(Object.keys(noble?.envVars ?? {}).length, 3);

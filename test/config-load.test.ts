@@ -15,10 +15,10 @@ import {
   parseDuration,
   type Config,
 } from '../config/index.ts';
+import { y } from './support/config.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const EXAMPLE = join(ROOT, 'nodepool.example.yaml');
-const y = (...lines: string[]): string => `${lines.join('\n')}\n`;
 
 function rejected(fn: () => unknown): ConfigError {
   try {

@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
-import { ConfigError, formatIssue, loadConfig, parseConfig, type ConfigIssue } from '../config/index.ts';
+import { formatIssue, loadConfig, type ConfigIssue } from '../config/index.ts';
 import { withKeyTable } from '../config/doc.ts';
 import { OTHER_DRIVERS, SECTIONS, type SectionInfo } from '../config/keys.ts';
 import { SCHEMA_KEYS } from '../config/schema.ts';
+import { configIssues } from './support/config.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'config');
@@ -19,16 +20,6 @@ function load(file: string): { config: ReturnType<typeof loadConfig>; notices: C
   const notices: ConfigIssue[] = [];
   const config = loadConfig(file, { onNotice: (n) => notices.push(n) });
   return { config, notices };
-}
-
-function issuesOf(text: string): ConfigIssue[] {
-  try {
-    parseConfig(text, 'nodepool.yaml', { onNotice: () => undefined });
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.issues];
-    throw err;
-  }
-  assert.fail('the configuration was accepted');
 }
 
 /** `providers[].pools[].` → providers, *, pools, * */
@@ -280,7 +271,7 @@ test('each key not supported yet is one error at the key: "KEY is nodepool\'s bu
       assert.ok(target, `minimal() has a ${section.prefix} mapping`);
       target[key.key] = SAMPLE[key.type] ?? 'x';
       const text = stringify(data);
-      const issues = issuesOf(text);
+      const issues = configIssues(text);
       assert.equal(issues.length, 1, `${section.prefix}${key.key}: ${issues.map(formatIssue).join('\n')}`);
       const issue = issues[0] as ConfigIssue;
       assert.equal(issue.message, `${key.key} is nodepool's but not supported yet`);
@@ -294,14 +285,14 @@ test('each key not supported yet is one error at the key: "KEY is nodepool\'s bu
 });
 
 test("min-ready: -1 (a disabled label) is nodepool's but not supported yet", () => {
-  const issues = issuesOf('labels:\n  - name: a\n    min-ready: -1\n');
+  const issues = configIssues('labels:\n  - name: a\n    min-ready: -1\n');
   assert.deepEqual(issues.map(formatIssue), [
     "nodepool.yaml:3:16: labels[0].min-ready: min-ready -1 (the label disabled) is nodepool's but not supported yet; use 0, or remove the label from its pools",
   ]);
 });
 
 test('tenant-resource-limits is one error at the key, whatever it holds', () => {
-  const issues = issuesOf(
+  const issues = configIssues(
     'tenant-resource-limits:\n  - tenant-name: tenant1\n    max-servers: 10\n    max-cores: 200\n    max-ram: 800\n',
   );
   assert.deepEqual(issues.map(formatIssue), [
@@ -377,7 +368,7 @@ test('a provider of another nodepool driver is one error at its driver line', ()
       '',
     ].join('\n');
     assert.deepEqual(
-      issuesOf(text).map(formatIssue),
+      configIssues(text).map(formatIssue),
       [`nodepool.yaml:4:13: providers[0].driver: driver ${driver} is not supported yet`],
       driver,
     );
@@ -385,7 +376,7 @@ test('a provider of another nodepool driver is one error at its driver line', ()
 });
 
 test('a driver nodepool does not have either is a value error with the choices', () => {
-  assert.deepEqual(issuesOf('providers:\n  - name: p\n    driver: foo\n').map(formatIssue), [
+  assert.deepEqual(configIssues('providers:\n  - name: p\n    driver: foo\n').map(formatIssue), [
     'nodepool.yaml:3:13: providers[0].driver: expected one of openstack, simulator, found "foo"',
   ]);
 });

@@ -3,26 +3,10 @@
 // alias or a merge located where the alias is used.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, formatIssue, parseConfig, type Config } from '../config/index.ts';
-
-const y = (...lines: string[]): string => `${lines.join('\n')}\n`;
-
-function load(text: string): Config {
-  return parseConfig(text, 'nodepool.yaml', { onNotice: () => undefined });
-}
-
-function issuesOf(text: string): string[] {
-  try {
-    load(text);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.issues.map(formatIssue);
-    throw err;
-  }
-  assert.fail('the configuration was accepted');
-}
+import { issuesOf, loadQuiet, y } from './support/config.ts';
 
 test('a number or boolean where text is expected is taken as written: release: 9 is "9", 10.10 stays 10.10', () => {
-  const config = load(
+  const config = loadQuiet(
     y(
       'diskimages:',
       '  - {name: a, release: 9}',
@@ -54,7 +38,7 @@ test('a number or boolean where text is expected is taken as written: release: 9
 });
 
 test("booleans are YAML 1.1's, as PyYAML reads them: yes/no and on/off, but not y/n", () => {
-  const config = load(
+  const config = loadQuiet(
     y(
       'labels: [{name: y}, {name: n}]',
       'diskimages:',
@@ -75,7 +59,7 @@ test("booleans are YAML 1.1's, as PyYAML reads them: yes/no and on/off, but not 
 });
 
 test("nodepool's 0 disables: max-ready-age, max-hold-age and max-concurrency of 0 are none", () => {
-  const config = load(
+  const config = loadQuiet(
     y(
       'max-hold-age: 0',
       'labels: [{name: a, max-ready-age: 0}]',
@@ -89,7 +73,7 @@ test("nodepool's 0 disables: max-ready-age, max-hold-age and max-concurrency of 
 });
 
 test("rate is coerced to a number as nodepool does: rate: '0.25' is 0.25", () => {
-  assert.equal(load(y('providers: [{name: p, cloud: p, rate: "0.25"}]')).providers[0]?.rate, 0.25);
+  assert.equal(loadQuiet(y('providers: [{name: p, cloud: p, rate: "0.25"}]')).providers[0]?.rate, 0.25);
   assert.deepEqual(issuesOf(y('providers: [{name: p, cloud: p, rate: "-1"}]')), [
     'nodepool.yaml:1:39: providers[0].rate: expected a number, found "-1"',
   ]);
