@@ -4,7 +4,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import {
   ROOT,
   freePort,
@@ -16,30 +15,8 @@ import {
   requireDebianCommands,
   temporalDevServerArgs,
 } from './tools.ts';
+import { createDatabase, dropDatabase } from './pg-database.ts';
 import { SEARCH_ATTRIBUTES, SERVER_DYNAMIC_CONFIG } from '../workflows/search-attributes.ts';
-
-async function createDatabase(adminUrl: string, name: string): Promise<string> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await client.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function dropDatabase(adminUrl: string, name: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-}
 
 async function startTemporal(
   cli: string,
@@ -128,11 +105,32 @@ async function main(): Promise<number> {
     const concurrency = process.env.TEST_CONCURRENCY ?? '2';
     const child = spawn(
       process.execPath,
-      ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', '--test-timeout=600000', ...patterns],
+      [
+        '--test',
+        `--test-concurrency=${concurrency}`,
+        '--test-reporter=spec',
+        // Every test and hook is bounded, and a file whose tests are done exits even if a failed cleanup left
+        // a server open: without it such a file waits for ever and the run only ends at CI's own timeout.
+        '--test-timeout=600000',
+        '--test-force-exit',
+        ...patterns,
+      ],
       { stdio: 'inherit', env, cwd: ROOT },
     );
     runner = child;
-    return await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))));
+    // The last line of defence for CI's time budget: a run that should take minutes is stopped, saying so.
+    const minutes = Number(process.env.NODEPOOL_TEST_DEADLINE_MINUTES ?? 45);
+    const watchdog = setTimeout(() => {
+      log(`the tests have run for ${minutes} minutes (NODEPOOL_TEST_DEADLINE_MINUTES): stopping them`);
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+    }, minutes * 60_000);
+    watchdog.unref();
+    try {
+      return await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))));
+    } finally {
+      clearTimeout(watchdog);
+    }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -285,6 +285,8 @@ export function ensurePostgres(): string {
   const role = `${ROLE_PREFIX}${process.pid}_${randomBytes(4).toString('hex')}`;
   const password = randomBytes(18).toString('base64url');
   psqlAsPostgres(port, `CREATE ROLE "${role}" LOGIN CREATEDB PASSWORD '${password}'`);
+  // DROP DATABASE ... WITH (FORCE) must be able to stop an autovacuum worker that is in the database.
+  psqlAsPostgres(port, `GRANT pg_signal_backend TO "${role}"`);
   madeRole = { role, port };
   process.once('exit', releasePostgres);
   log(`PostgreSQL ${ver}/${name} on 127.0.0.1:${port}, role ${role} for this run`);

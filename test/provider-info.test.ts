@@ -17,6 +17,7 @@ import { startSimCloud, type SimCloud } from '../simulator/index.ts';
 import { createNodepoolWorker } from '../worker/worker.ts';
 import { providerInfo } from '../workflows/index.ts';
 import { runCli } from './support/cli.ts';
+import { cleanupAll } from './support/cleanup.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { connectClient, connectWorker, temporalAddress, uniqueTaskQueue } from './support/temporal.ts';
 
@@ -96,14 +97,18 @@ before(async () => {
 });
 
 after(async () => {
-  worker.shutdown();
-  await running;
-  await closeClient();
-  await nativeConnection.close();
-  await orm.close();
-  await db.drop();
-  await sim.close();
-  rmSync(dir, { recursive: true, force: true });
+  await cleanupAll([
+    async () => {
+      worker.shutdown();
+      await running;
+    },
+    closeClient,
+    () => nativeConnection.close(),
+    () => orm.close(),
+    () => db.drop(),
+    () => sim.close(),
+    () => rmSync(dir, { recursive: true, force: true }),
+  ]);
 });
 
 test('info lists the servers and images nodepool owns, counts foreign ones, and keeps credentials out of Temporal', async () => {

@@ -10,7 +10,12 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+/** Runs `nodepool ARGS`; a CLI that has not exited after `timeoutMs` is killed and the call fails with its output. */
+export function runCli(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  const timeoutMs = opts.timeoutMs ?? 300_000;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(ROOT, 'cli', 'main.ts'), ...args], {
       cwd: opts.cwd ?? ROOT,
@@ -19,9 +24,27 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: st
     });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (timedOut)
+        reject(
+          new Error(
+            `nodepool ${args.join(' ')} had not exited after ${timeoutMs} ms and was killed\n` +
+              `stdout:\n${stdout}\nstderr:\n${stderr}`,
+          ),
+        );
+      else resolve({ code: code ?? 1, stdout, stderr });
+    });
   });
 }

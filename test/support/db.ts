@@ -1,5 +1,5 @@
 // A fresh PostgreSQL database per caller on the real server the test harness started.
-import pg from 'pg';
+import { createDatabase, dropDatabase } from '../../scripts/pg-database.ts';
 
 function adminUrl(): string {
   const url = process.env.NODEPOOL_PG_ADMIN_URL;
@@ -17,25 +17,6 @@ let counter = 0;
 /** A fresh database on the harness's server, or on the one `admin` (an admin URL) names (the benchmarks'). */
 export async function createTestDatabase(prefix = 't', admin = adminUrl()): Promise<TestDatabase> {
   const name = `${prefix}_${process.pid}_${Date.now()}_${counter++}`.toLowerCase();
-  const client = new pg.Client({ connectionString: admin });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await client.end();
-  }
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: admin });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
+  const url = await createDatabase(admin, name);
+  return { url, drop: () => dropDatabase(admin, name) };
 }

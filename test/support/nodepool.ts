@@ -15,6 +15,7 @@ import { buildSpecResolver } from '../../worker/build-spec.ts';
 import { createNodepoolWorker } from '../../worker/worker.ts';
 import { runCli, type CliResult } from './cli.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
+import { cleanupAll } from './cleanup.ts';
 import { until } from './poll.ts';
 import { connectClient, connectWorker, temporalAddress, uniqueTaskQueue } from './temporal.ts';
 
@@ -159,14 +160,18 @@ export async function createNodepoolEnv(opts: NodepoolEnvOptions): Promise<Nodep
       return child;
     },
     async close() {
-      for (const stop of stops) await stop();
-      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-      await nativeConnection?.close();
-      await closeClient();
-      await orm.close();
-      await db.drop();
-      for (const s of Object.values(sims)) await s.close();
-      rmSync(dir, { recursive: true, force: true });
+      await cleanupAll([
+        ...stops,
+        () => {
+          for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+        },
+        () => nativeConnection?.close(),
+        closeClient,
+        () => orm.close(),
+        () => db.drop(),
+        ...Object.values(sims).map((s) => () => s.close()),
+        () => rmSync(dir, { recursive: true, force: true }),
+      ]);
     },
   };
 }
