@@ -12,8 +12,10 @@ WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY . .
-# The workflow bundles, made once here: workers in this image start without running webpack (worker/bundle.ts).
+# The workflow bundles, made once here: workers in this image start without running webpack (worker/bundle.ts);
+# and the CLI's bundle, so `nodepool` commands start from plain JavaScript (cli/bundle.ts).
 RUN node worker/bundle.ts --warm
+RUN node cli/bundle.ts --warm
 
 RUN groupadd --system --gid 10001 nodepool \
   && useradd --system --uid 10001 --gid nodepool --home-dir /var/lib/nodepool --shell /usr/sbin/nologin nodepool \

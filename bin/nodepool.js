@@ -1,6 +1,12 @@
 #!/usr/bin/env node
-// Installed entry point (npm link / a checkout on PATH): runs the TypeScript CLI on Node >= 22.18, which
-// strips types natively. Node does not strip types under node_modules, so run nodepool from a checkout.
-import { main } from '../cli/main.ts';
+// The installed `nodepool` command (npm link, or a checkout's bin/ on PATH). With a current prebuilt bundle it runs
+// plain JavaScript from start to end; otherwise cli/main.ts builds one or runs the TypeScript sources (Node >= 22.18
+// strips types natively, but not under node_modules: run nodepool from a checkout).
+import { enableCompileCache } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { freshBundle } from '../cli/fresh-bundle.js';
 
-process.exitCode = await main(process.argv.slice(2));
+enableCompileCache?.();
+const bundle = freshBundle();
+const { main, hideBin } = bundle ? await import(pathToFileURL(bundle).href) : await import('../cli/main.ts');
+process.exitCode = await main(hideBin(process.argv));

@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// The nodepool command: a tiny entry that turns on Node's on-disk compile cache before anything else loads, so
-// every later run skips compiling the CLI, yargs, zod and the Temporal client again (a command's start-up is most
-// of an image-list). The cache lives in the OS temp dir and is keyed by file contents.
+// The nodepool command: a tiny entry that turns on Node's on-disk compile cache before anything else loads and
+// runs the CLI from its prebuilt bundle (cli/bundle.ts) when that is current, so a command's start-up does not
+// strip and resolve a few hundred modules again. The compile cache lives in the OS temp dir, keyed by contents.
 import { enableCompileCache } from 'node:module';
+import type * as Program from './program.ts';
 
 enableCompileCache?.();
-const { main, hideBin } = await import('./program.ts');
+const { programModule } = await import('./bundle.ts');
+const program = (await programModule()) ?? './program.ts';
+const { main, hideBin } = (await import(program)) as typeof Program;
 
-export { main };
+export { main, hideBin };
 
 if (import.meta.main) {
   process.exitCode = await main(hideBin(process.argv));

@@ -1,7 +1,7 @@
 // The one test entry point: brings up a real PostgreSQL database and ONE real Temporal dev server,
 // hands their addresses to node's test runner through the environment, and tears both down afterwards.
 // Tests isolate themselves by task queue, workflow IDs and (where they need it) their own database.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -102,6 +102,13 @@ async function main(): Promise<number> {
       TEMPORAL_CLI: temporalCli,
       OPENSTACK_CLI: openstack,
     };
+    // Every CLI process the tests start runs from the CLI's bundle, made once here rather than by the first of them.
+    const warm = spawnSync(process.execPath, [join(ROOT, 'cli', 'bundle.ts'), '--warm'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    if (warm.status !== 0) throw new Error(`cannot bundle the CLI: ${warm.stderr}`);
+    log(warm.stdout.trim());
     const concurrency = process.env.TEST_CONCURRENCY ?? '2';
     const child = spawn(
       process.execPath,

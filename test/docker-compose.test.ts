@@ -171,10 +171,11 @@ test('Dockerfile: parses and lints clean; Node as package.json pins it, npm ci, 
   const copyLock = order.findIndex((l) => l.startsWith('COPY') && l.includes('package-lock.json'));
   const npmCi = order.findIndex((l) => l.startsWith('RUN') && l.includes('npm ci'));
   assert.ok(copyLock >= 0 && copyLock < npmCi);
-  // The workflow bundles are cached in the image, from the sources copied into it.
+  // The workflow bundles and the CLI's are cached in the image, from the sources copied into it.
   const copyAll = order.findIndex((l) => l === 'COPY . .');
   const warm = order.findIndex((l) => l === 'RUN node worker/bundle.ts --warm');
-  assert.ok(copyAll > npmCi && warm > copyAll, 'bundles warmed after the sources are copied');
+  const warmCli = order.findIndex((l) => l === 'RUN node cli/bundle.ts --warm');
+  assert.ok(copyAll > npmCi && warm > copyAll && warmCli > copyAll, 'bundles warmed after the sources are copied');
   // Runs as nodepool (uid 10001), set after the last RUN.
   const lastRun = order.findLastIndex((l) => l.startsWith('RUN'));
   const user = order.findIndex((l) => l === 'USER nodepool');

@@ -1,0 +1,72 @@
+// The CLI's prebuilt bundle (cli/bundle.ts): used only while it matches the files it was made from, behaving as
+// the sources do, with each module's own paths.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildBundle } from '../cli/bundle.ts';
+import { freshBundle } from '../cli/fresh-bundle.js';
+
+const ROOT = join(import.meta.dirname, '..');
+
+function nodepool(entry: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, [join(ROOT, entry), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+}
+
+test('a bundle is current until a file it was made from or the Node version changes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nodepool-cli-bundle-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const entry = await buildBundle(dir);
+  assert.equal(freshBundle(dir), entry);
+  const manifestFile = join(dir, 'current.json');
+  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as {
+    node: string;
+    inputs: Record<string, [number, number]>;
+  };
+  // Made from the CLI's own sources, the dependencies it bundles, and the lock file.
+  for (const f of ['cli/program.ts', 'cli/actions/image-list.ts', 'config/schema.ts', 'package-lock.json'])
+    assert.ok(manifest.inputs[f], `${f} is an input`);
+  assert.ok(Object.keys(manifest.inputs).some((f) => f.startsWith('node_modules/yargs/')));
+  assert.ok(!Object.keys(manifest.inputs).some((f) => f.startsWith('node_modules/@temporalio/worker/')), 'external');
+
+  const edited = structuredClone(manifest);
+  const program = edited.inputs['cli/program.ts'] as [number, number];
+  edited.inputs['cli/program.ts'] = [program[0], program[1] - 1000];
+  writeFileSync(manifestFile, JSON.stringify(edited));
+  assert.equal(freshBundle(dir), undefined, 'an edited source makes it stale');
+  writeFileSync(manifestFile, JSON.stringify({ ...manifest, node: 'v0.0.0' }));
+  assert.equal(freshBundle(dir), undefined, 'another Node makes it stale');
+  writeFileSync(manifestFile, JSON.stringify(manifest));
+  assert.equal(freshBundle(dir), entry);
+});
+
+test('the first command makes the bundle; from it the CLI answers as from the sources', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nodepool-cli-bundle-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sources = nodepool('cli/main.ts', ['--help'], { NODEPOOL_CLI_BUNDLE: 'off' });
+  assert.equal(sources.status, 0, sources.stderr);
+  assert.equal(readdirSync(dir).length, 0);
+  // The first command finds no bundle and makes one; the next runs from it.
+  const first = nodepool('bin/nodepool.js', ['--help'], { NODEPOOL_CLI_BUNDLE: dir });
+  assert.equal(first.stdout, sources.stdout);
+  const entry = freshBundle(dir);
+  assert.ok(entry, 'a bundle was made');
+  const second = nodepool('bin/nodepool.js', ['--help'], { NODEPOOL_CLI_BUNDLE: dir });
+  assert.equal(second.stdout, sources.stdout);
+
+  // Errors, exit codes and paths a module computes from its own location are the same from the bundle.
+  for (const args of [
+    ['image-list', '--bogus'],
+    ['config-validate', '-c', join(ROOT, 'examples', 'nodepool.local.yaml')],
+  ]) {
+    const a = nodepool('cli/main.ts', args, { NODEPOOL_CLI_BUNDLE: 'off' });
+    const b = nodepool('bin/nodepool.js', args, { NODEPOOL_CLI_BUNDLE: dir });
+    assert.deepEqual([b.status, b.stdout, b.stderr], [a.status, a.stdout, a.stderr], args.join(' '));
+  }
+});
