@@ -11,7 +11,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { ensurePostgres, freePort } from '../scripts/tools.ts';
-import { WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
+import { WORKER_NODE_FLAGS, workerEnv } from '../worker/node-flags.ts';
 import { catalogWorkflowId } from '../workflows/ids.ts';
 import { catalogQuery, uploadReportSignal } from '../workflows/image-catalog.ts';
 import { createTestDatabase } from '../test/support/db.ts';
@@ -133,7 +133,7 @@ temporal: {address: '${server.address}', task-queue: ${taskQueue}}
       OS_CLIENT_CONFIG_FILE: join(dir, 'clouds.yaml'),
       TEMPORAL_ADDRESS: server.address,
     };
-    const worker = run([...WORKER_NODE_FLAGS, 'worker/main.ts', '-c', configFile], env);
+    const worker = run([...WORKER_NODE_FLAGS, 'bin/nodepool-worker.js', '-c', configFile], workerEnv(env));
     await waitFor(worker, /worker polling/);
     const connection = await Connection.connect({ address: server.address });
     const client = new Client({ connection });

@@ -1,6 +1,6 @@
 // Benchmark: the node pools against the issue's targets, on this machine, with every part real but the clouds:
 // its own Temporal dev server, a fresh PostgreSQL database, five simulators (`nodepool sim-cloud` processes,
-// 0.1 s boots, no other latency), and the real worker process (`node worker/main.ts`). Phases:
+// 0.1 s boots, no other latency), and the real worker process (`bin/nodepool-worker.js`, as shipped). Phases:
 //   1. cold start: worker start → 500 READY nodes over 5 providers (min-ready 500, split 100 per provider);
 //   2. request → fulfilled, with READY nodes available (sequential requests through the typed client);
 //   3. sustained single-use churn: concurrent request → release loops (release deletes; min-ready replaces);
@@ -14,7 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NodepoolClient } from '../client/nodepool-client.ts';
 import { ensurePostgres, freePort } from '../scripts/tools.ts';
 import { REGISTRY_WORKFLOWS, WORKFLOWS, bundleInChild } from '../worker/bundle.ts';
-import { WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
+import { WORKER_NODE_FLAGS, workerEnv } from '../worker/node-flags.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
 import { offerQuery, type PoolView } from '../workflows/pool-api.ts';
 import { createTestDatabase } from '../test/support/db.ts';
@@ -204,7 +204,7 @@ async function main(): Promise<void> {
     await Promise.all([bundleInChild(WORKFLOWS), bundleInChild(REGISTRY_WORKFLOWS)]);
     const t0 = performance.now();
     const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-    let worker = run([...profile, ...workerFlags, 'worker/main.ts', '-c', configFile], env);
+    let worker = run([...profile, ...workerFlags, 'bin/nodepool-worker.js', '-c', configFile], workerEnv(env));
     await waitFor(worker, /worker polling/);
     const tPolling = performance.now();
     await until(`${COLD_READY} READY nodes`, async () => (await readyCount(client)) >= COLD_READY, 180_000, 100);
@@ -319,7 +319,7 @@ async function main(): Promise<void> {
       await new Promise((r) => worker.once('exit', r));
       writeFileSync(configFile, config(sims, server, taskQueue, SCALE_READY / PROVIDERS, dir));
       const tScale = performance.now();
-      worker = run([...profile, ...workerFlags, 'worker/main.ts', '-c', configFile], env);
+      worker = run([...profile, ...workerFlags, 'bin/nodepool-worker.js', '-c', configFile], workerEnv(env));
       await waitFor(worker, /worker polling/);
       await until(
         `${SCALE_READY} READY nodes`,

@@ -4,9 +4,9 @@
 // strips types natively, but not under node_modules: run nodepool from a checkout).
 import { enableCompileCache } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { freshBundle } from '../cli/fresh-bundle.js';
+import { cacheDir, freshBundle } from '../cli/fresh-bundle.js';
 
 enableCompileCache?.();
-const bundle = freshBundle();
+const bundle = freshBundle(cacheDir('cli'));
 const { main, hideBin } = bundle ? await import(pathToFileURL(bundle).href) : await import('../cli/main.ts');
 process.exitCode = await main(hideBin(process.argv));

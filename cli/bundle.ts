@@ -1,19 +1,21 @@
-// The CLI as prebuilt JavaScript: a command's start-up is most of its time (Node strips the types of every .ts
-// module it loads and resolves each import through the file system), so the CLI runs from one esbuild bundle of
-// cli/program.ts and what it imports, kept under node_modules/.cache. The bundle is used only while every file it
-// was made from is unchanged (size and mtime, checked with one stat each); otherwise the command builds a fresh
-// one first (about half a second, once) or, if that cannot be done, runs from the sources as before.
-// `node cli/bundle.ts --warm` builds it ahead (the Dockerfile and the test harness do).
+// The CLI and the worker as prebuilt JavaScript. Node strips the types of every .ts module it loads: for a command
+// that is 35 ms of its start-up (image-list's target is 400 ms all told), for the worker about 20 MB of memory for
+// its whole life (the stripper's WebAssembly memory and source). So both run from esbuild bundles kept under
+// node_modules/.cache, each used only while every file it was made from is unchanged (size and mtime, one stat
+// each); otherwise the entry builds a fresh one first (about half a second, once) or, if it cannot, runs from the
+// sources as before. `node cli/bundle.ts --warm` builds both ahead (the Dockerfile and the test harness do).
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { BuildOptions } from 'esbuild';
 import { ROOT, cacheDir, freshBundle } from './fresh-bundle.js';
-const ENTRY = join(ROOT, 'cli', 'program.ts');
 
-// Left out of the bundle and loaded from node_modules as usual: native addons, packages that find their own files
-// at run time (webpack, the SDK's worker and bundler, the databases' drivers, the browser), none of them on the
-// path of a listing command.
-const EXTERNAL = [
+export type Target = 'cli' | 'worker';
+
+// The CLI bundles its dependencies too (resolving a few hundred package files is part of a command's start-up),
+// except native addons and packages that find their own files at run time (webpack, the SDK's worker and bundler,
+// the databases' drivers, the browser), none of them on the path of a listing command.
+const CLI_EXTERNAL = [
   '@temporalio/worker',
   '@temporalio/core-bridge',
   '@swc/*',
@@ -30,6 +32,17 @@ const EXTERNAL = [
   'thread-stream',
   'pino-pretty',
 ];
+
+// The worker bundles only its own sources: the SDK's packages must stay one copy each (its errors and payloads are
+// checked with instanceof across them), and a long-running process gains nothing from fewer files at start.
+const TARGETS: Record<Target, { entry: string; out: string; options: BuildOptions }> = {
+  cli: {
+    entry: join(ROOT, 'cli', 'program.ts'),
+    out: 'program.js',
+    options: { splitting: true, external: CLI_EXTERNAL },
+  },
+  worker: { entry: join(ROOT, 'worker', 'main.ts'), out: 'main.js', options: { packages: 'external' } },
+};
 
 interface Manifest {
   node: string;
@@ -48,23 +61,23 @@ function importMetaOf(path: string, source: string): string {
     .replaceAll('import.meta.main', 'false');
 }
 
-/** Builds a bundle and makes it current; returns its entry module. Concurrent builds each finish whole. */
-export async function buildBundle(dir: string): Promise<string> {
+/** Builds a bundle of `target` in `dir` and makes it current; returns its entry module. Concurrent builds each finish whole. */
+export async function buildBundle(target: Target, dir: string): Promise<string> {
+  const t = TARGETS[target];
   const { build } = await import('esbuild');
   mkdirSync(dir, { recursive: true });
   const name = `b-${Date.now()}-${process.pid}`;
   const out = join(dir, name);
   const result = await build({
-    entryPoints: [ENTRY],
+    entryPoints: [t.entry],
     bundle: true,
-    splitting: true,
+    ...t.options,
     format: 'esm',
     platform: 'node',
     target: 'node22',
     outdir: out,
     metafile: true,
     logLevel: 'silent',
-    external: EXTERNAL,
     // CommonJS packages inside an ES module bundle still call require for Node's built-ins.
     banner: {
       js: "import { createRequire as __nodepoolRequire } from 'node:module';\nconst require = __nodepoolRequire(import.meta.url);",
@@ -94,7 +107,7 @@ export async function buildBundle(dir: string): Promise<string> {
     const st = statSync(join(ROOT, file), { throwIfNoEntry: false });
     if (st) inputs[file] = [st.size, st.mtimeMs];
   }
-  const manifest: Manifest = { node: process.version, entry: join(name, 'program.js'), inputs };
+  const manifest: Manifest = { node: process.version, entry: join(name, t.out), inputs };
   const tmp = join(dir, `current.json.${process.pid}`);
   writeFileSync(tmp, JSON.stringify(manifest));
   renameSync(tmp, join(dir, 'current.json'));
@@ -112,9 +125,9 @@ function prune(dir: string, keep: string): void {
   for (const n of old) rmSync(join(dir, n), { recursive: true, force: true });
 }
 
-/** The module to run the CLI from: the fresh bundle, a new one, or undefined for the sources. */
-export async function programModule(): Promise<string | undefined> {
-  const dir = cacheDir();
+/** The module to run `target` from: the fresh bundle, a new one, or undefined for the sources. */
+export async function bundledModule(target: Target): Promise<string | undefined> {
+  const dir = cacheDir(target);
   if (!dir) return undefined;
   const fresh = freshBundle(dir);
   if (fresh) return pathToFileURL(fresh).href;
@@ -130,7 +143,7 @@ export async function programModule(): Promise<string | undefined> {
     return undefined;
   }
   try {
-    return pathToFileURL(await buildBundle(dir)).href;
+    return pathToFileURL(await buildBundle(target, dir)).href;
   } catch {
     // No esbuild, a read-only install: the sources work, only slower.
     return undefined;
@@ -139,9 +152,14 @@ export async function programModule(): Promise<string | undefined> {
   }
 }
 
-if (import.meta.main && process.argv.includes('--warm')) {
-  const dir = cacheDir();
-  if (!dir) throw new Error('NODEPOOL_CLI_BUNDLE is off: nothing to warm');
-  const entry = freshBundle(dir) ?? (await buildBundle(dir));
-  process.stdout.write(`nodepool CLI bundle: ${entry}\n`);
+// `--warm` builds both bundles; `--warm worker` (what bin/nodepool-worker.js runs when its bundle is stale) one.
+if (import.meta.main && process.argv[2] === '--warm') {
+  const targets = process.argv[3] ? [process.argv[3] as Target] : (['cli', 'worker'] as const);
+  for (const target of targets) {
+    if (!(target in TARGETS)) throw new Error(`unknown bundle ${target}: cli or worker`);
+    const dir = cacheDir(target);
+    if (!dir) throw new Error('NODEPOOL_JS_CACHE is off: nothing to warm');
+    const entry = freshBundle(dir) ?? (await buildBundle(target, dir));
+    process.stdout.write(`nodepool ${target} bundle: ${entry}\n`);
+  }
 }

@@ -1,3 +1,3 @@
 export const ROOT: string;
-export function cacheDir(): string | undefined;
-export function freshBundle(dir?: string): string | undefined;
+export function cacheDir(target: string): string | undefined;
+export function freshBundle(dir: string | undefined): string | undefined;

@@ -1,23 +1,29 @@
-// Whether the CLI's prebuilt bundle (cli/bundle.ts) was made from the files as they are now. Plain JavaScript so
-// that bin/nodepool.js can ask before Node loads its TypeScript support (a .ts module costs about 35 ms on its own).
+// Whether a prebuilt JavaScript bundle (cli/bundle.ts) was made from the files as they are now. Plain JavaScript
+// so that bin/nodepool.js and bin/nodepool-worker.js can ask before Node loads its TypeScript support, which costs
+// a command 35 ms and a worker about 20 MB of memory for its whole life.
 import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 
-/** @returns {string | undefined} where bundles are kept; NODEPOOL_CLI_BUNDLE=off runs the CLI from its sources */
-export function cacheDir() {
-  const configured = process.env.NODEPOOL_CLI_BUNDLE;
+/**
+ * Where the bundles of `target` ('cli' or 'worker') are kept; NODEPOOL_JS_CACHE=off runs from the sources.
+ * A NODEPOOL_JS_CACHE directory must be inside the checkout: the bundles import packages from its node_modules.
+ * @param {string} target
+ * @returns {string | undefined}
+ */
+export function cacheDir(target) {
+  const configured = process.env.NODEPOOL_JS_CACHE;
   if (configured === 'off' || configured === '') return undefined;
-  return configured ?? join(ROOT, 'node_modules', '.cache', 'nodepool-cli');
+  return join(configured ?? join(ROOT, 'node_modules', '.cache', 'nodepool-js'), target);
 }
 
 /**
- * The bundle's entry module if one exists and every file it was made from is unchanged (size and mtime).
+ * The bundle's entry module if one exists in `dir` and every file it was made from is unchanged (size, mtime).
  * @param {string | undefined} dir
  * @returns {string | undefined}
  */
-export function freshBundle(dir = cacheDir()) {
+export function freshBundle(dir) {
   if (!dir) return undefined;
   /** @type {{ node: string; entry: string; inputs: Record<string, [number, number]> }} */
   let manifest;

@@ -6,8 +6,8 @@ import { enableCompileCache } from 'node:module';
 import type * as Program from './program.ts';
 
 enableCompileCache?.();
-const { programModule } = await import('./bundle.ts');
-const program = (await programModule()) ?? './program.ts';
+const { bundledModule } = await import('./bundle.ts');
+const program = (await bundledModule('cli')) ?? './program.ts';
 const { main, hideBin } = (await import(program)) as typeof Program;
 
 export { main, hideBin };

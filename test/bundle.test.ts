@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REGISTRY_WORKFLOWS, bundleInChild, sourceDigest } from '../worker/bundle.ts';
+import { REGISTRY_WORKFLOWS, bundleCode, bundleInChild, sourceDigest } from '../worker/bundle.ts';
 
 test('the source digest follows every source file and ignores tests, benchmarks and docs', () => {
   const root = mkdtempSync(join(tmpdir(), 'nodepool-digest-'));
@@ -41,16 +41,19 @@ test('a bundle is made once and then read from the cache; without a cache it is 
   try {
     process.env.NODEPOOL_BUNDLE_CACHE = cache;
     const made = await bundleInChild(REGISTRY_WORKFLOWS);
-    assert.match(made.code, /nodepoolConfigRegistry/);
+    assert.match(bundleCode(made), /nodepoolConfigRegistry/);
     const files = readdirSync(cache);
     assert.deepEqual(files, [`config-registry-${sourceDigest()}.js`]);
+    // The worker is handed the cached file's path (the SDK reads it), not a copy of its code.
+    assert.deepEqual(made, { codePath: join(cache, files[0] as string) });
     // What the cache holds is what a worker gets: overwrite it and the next start reads the overwritten file.
-    writeFileSync(join(cache, files[0] as string), `${made.code}\n// from the cache`);
-    assert.match((await bundleInChild(REGISTRY_WORKFLOWS)).code, /from the cache$/);
+    writeFileSync(join(cache, files[0] as string), `${bundleCode(made)}\n// from the cache`);
+    assert.match(bundleCode(await bundleInChild(REGISTRY_WORKFLOWS)), /from the cache$/);
 
     process.env.NODEPOOL_BUNDLE_CACHE = 'off';
     const fresh = await bundleInChild(REGISTRY_WORKFLOWS);
-    assert.doesNotMatch(fresh.code, /from the cache$/);
+    assert.ok('code' in fresh, 'without a cache, the code itself');
+    assert.doesNotMatch(bundleCode(fresh), /from the cache$/);
     assert.deepEqual(readdirSync(cache), files, 'nothing written with the cache off');
   } finally {
     if (saved === undefined) delete process.env.NODEPOOL_BUNDLE_CACHE;

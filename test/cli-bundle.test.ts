@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBundle } from '../cli/bundle.ts';
-import { freshBundle } from '../cli/fresh-bundle.js';
+import { cacheDir, freshBundle } from '../cli/fresh-bundle.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -22,7 +22,7 @@ function nodepool(entry: string, args: string[], env: NodeJS.ProcessEnv = {}) {
 test('a bundle is current until a file it was made from or the Node version changes', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'nodepool-cli-bundle-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const entry = await buildBundle(dir);
+  const entry = await buildBundle('cli', dir);
   assert.equal(freshBundle(dir), entry);
   const manifestFile = join(dir, 'current.json');
   const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as {
@@ -47,17 +47,21 @@ test('a bundle is current until a file it was made from or the Node version chan
 });
 
 test('the first command makes the bundle; from it the CLI answers as from the sources', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'nodepool-cli-bundle-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const sources = nodepool('cli/main.ts', ['--help'], { NODEPOOL_CLI_BUNDLE: 'off' });
+  // Inside the checkout, as a cache must be: the bundles import packages from its node_modules.
+  const root = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'nodepool-js-test-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const cache = { NODEPOOL_JS_CACHE: root };
+  const sources = nodepool('cli/main.ts', ['--help'], { NODEPOOL_JS_CACHE: 'off' });
   assert.equal(sources.status, 0, sources.stderr);
-  assert.equal(readdirSync(dir).length, 0);
+  assert.deepEqual(readdirSync(root), []);
   // The first command finds no bundle and makes one; the next runs from it.
-  const first = nodepool('bin/nodepool.js', ['--help'], { NODEPOOL_CLI_BUNDLE: dir });
+  const first = nodepool('bin/nodepool.js', ['--help'], cache);
   assert.equal(first.stdout, sources.stdout);
-  const entry = freshBundle(dir);
-  assert.ok(entry, 'a bundle was made');
-  const second = nodepool('bin/nodepool.js', ['--help'], { NODEPOOL_CLI_BUNDLE: dir });
+  process.env.NODEPOOL_JS_CACHE = root;
+  const dir = cacheDir('cli');
+  delete process.env.NODEPOOL_JS_CACHE;
+  assert.ok(freshBundle(dir), 'a bundle was made');
+  const second = nodepool('bin/nodepool.js', ['--help'], cache);
   assert.equal(second.stdout, sources.stdout);
 
   // Errors, exit codes and paths a module computes from its own location are the same from the bundle.
@@ -65,8 +69,29 @@ test('the first command makes the bundle; from it the CLI answers as from the so
     ['image-list', '--bogus'],
     ['config-validate', '-c', join(ROOT, 'examples', 'nodepool.local.yaml')],
   ]) {
-    const a = nodepool('cli/main.ts', args, { NODEPOOL_CLI_BUNDLE: 'off' });
-    const b = nodepool('bin/nodepool.js', args, { NODEPOOL_CLI_BUNDLE: dir });
+    const a = nodepool('cli/main.ts', args, { NODEPOOL_JS_CACHE: 'off' });
+    const b = nodepool('bin/nodepool.js', args, cache);
     assert.deepEqual([b.status, b.stdout, b.stderr], [a.status, a.stdout, a.stderr], args.join(' '));
   }
+});
+
+test('the worker runs from a bundle of its own sources only; a missing one is made before it starts', async (t) => {
+  // Inside the checkout, as a cache must be: the bundles import packages from its node_modules.
+  const root = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'nodepool-js-test-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  // A mistyped flag: the worker's own usage error, from the bundle the launcher made first.
+  const r = nodepool('bin/nodepool-worker.js', ['--bogus'], { NODEPOOL_JS_CACHE: root });
+  const fromSources = nodepool('worker/main.ts', ['--bogus']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr, fromSources.stderr);
+  const manifest = JSON.parse(readFileSync(join(root, 'worker', 'current.json'), 'utf8')) as {
+    inputs: Record<string, unknown>;
+  };
+  const inputs = Object.keys(manifest.inputs);
+  for (const f of ['worker/main.ts', 'activities/index.ts', 'db/orm.ts']) assert.ok(inputs.includes(f), f);
+  // Packages stay outside, one copy each: the SDK checks its errors with instanceof across its packages.
+  assert.deepEqual(
+    inputs.filter((f) => f.startsWith('node_modules/') && f !== 'node_modules/.package-lock.json'),
+    [],
+  );
 });

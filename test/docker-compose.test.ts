@@ -16,7 +16,7 @@ import type { Client } from '@temporalio/client';
 import { TEMPORAL_CLI_VERSION } from '../scripts/tools.ts';
 import { SEARCH_ATTRIBUTES, SERVER_DYNAMIC_CONFIG } from '../workflows/search-attributes.ts';
 import { workerHealth } from '../workflows/index.ts';
-import { WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
+import { WORKER_GLIBC_TUNABLES, WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
 import { registryQuery, configRegistryWorkflowId } from '../workflows/config-registry.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { until } from './support/poll.ts';
@@ -186,11 +186,17 @@ test('Dockerfile: parses and lints clean; Node as package.json pins it, npm ci, 
   // …with the Node flags every shipped start of the worker passes.
   assert.deepEqual((services['worker-1']?.command as string[]).slice(1, -3), [...WORKER_NODE_FLAGS]);
   assert.match(JSON.stringify(packageJson.scripts.worker), new RegExp(WORKER_NODE_FLAGS.join(' ')));
+  // …and the malloc tunables, which only an environment variable set before the process starts can give.
+  assert.ok(kw('ENV').includes(`GLIBC_TUNABLES=${WORKER_GLIBC_TUNABLES}`));
+  assert.equal(services['worker-1']?.environment?.GLIBC_TUNABLES, WORKER_GLIBC_TUNABLES);
+  assert.ok(
+    packageJson.scripts.worker?.startsWith(`GLIBC_TUNABLES=\${GLIBC_TUNABLES:-${WORKER_GLIBC_TUNABLES}} node `),
+  );
   const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
   for (const p of ['node_modules', '.venv', '.git', 'clouds.yaml'])
     assert.ok(ignore.includes(p), `.dockerignore: ${p}`);
   // What the image copies exists: the worker entry point and the CLI's.
-  for (const f of ['worker/main.ts', 'bin/nodepool.js', 'package-lock.json', '.npmrc'])
+  for (const f of ['bin/nodepool-worker.js', 'worker/main.ts', 'bin/nodepool.js', 'package-lock.json', '.npmrc'])
     assert.ok(existsSync(join(ROOT, f)), f);
 });
 

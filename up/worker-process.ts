@@ -1,11 +1,11 @@
-// The nodepool worker `up` runs: the same `node worker/main.ts` operators run, given the operator's
+// The nodepool worker `up` runs: the same `bin/nodepool-worker.js` (worker/main.ts) operators run, given the operator's
 // nodepool.yaml and `up`'s overlay. It counts as started once Temporal lists it polling the task queue — after
 // it migrated the database and synced the schedules, catalogs and pools, which it does before it polls.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { ROOT } from '../scripts/tools.ts';
-import { WORKER_NODE_FLAGS } from '../worker/node-flags.ts';
+import { WORKER_NODE_FLAGS, workerEnv } from '../worker/node-flags.ts';
 import { Service } from './service.ts';
 
 export interface WorkerProcessOptions {
@@ -18,9 +18,9 @@ export function startWorkerProcess(o: WorkerProcessOptions): Service {
   return new Service({
     name: 'the nodepool worker',
     command: process.execPath,
-    args: [...WORKER_NODE_FLAGS, join(ROOT, 'worker', 'main.ts'), ...o.configFiles.flatMap((f) => ['-c', f])],
+    args: [...WORKER_NODE_FLAGS, join(ROOT, 'bin', 'nodepool-worker.js'), ...o.configFiles.flatMap((f) => ['-c', f])],
     logFile: join(o.logDir, 'worker.log'),
-    env: o.env,
+    env: workerEnv(o.env),
     cwd: ROOT,
   });
 }

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -27,6 +28,14 @@ export const REGISTRY_WORKFLOWS = fileURLToPath(new URL('../workflows/config-reg
 // Never part of a bundle: what tests, benchmarks and docs hold, and what is not source.
 const SKIP = new Set(['node_modules', '.git', '.venv', 'test', 'bench', 'docs', '.ci']);
 const KEEP_BUNDLES = 6;
+
+/** What Worker.create takes as workflowBundle: the cached file, or the code when there is no cache. */
+export type WorkflowBundle = { codePath: string } | { code: string };
+
+/** The bundle's code, wherever it is. */
+export function bundleCode(bundle: WorkflowBundle): string {
+  return 'code' in bundle ? bundle.code : readFileSync(bundle.codePath, 'utf8');
+}
 
 /** A digest of everything a bundle can be made from: the project's sources and the exact dependency versions. */
 export function sourceDigest(root = ROOT): string {
@@ -54,16 +63,12 @@ function cacheDir(): string | undefined {
  * The bundle of `workflowsPath` for `workflowBundle: { code }`: from the cache when the sources are the ones it
  * was made from, else made in a child process and cached (a cache that cannot be written only costs the time).
  */
-export async function bundleInChild(workflowsPath = WORKFLOWS): Promise<{ code: string }> {
+export async function bundleInChild(workflowsPath = WORKFLOWS): Promise<WorkflowBundle> {
   const dir = cacheDir();
   const cached = dir && join(dir, `${basename(workflowsPath, '.ts')}-${sourceDigest()}.js`);
-  if (cached) {
-    try {
-      return { code: readFileSync(cached, 'utf8') };
-    } catch {
-      // Not made yet.
-    }
-  }
+  // A path, not the code: the SDK then reads the file itself and keeps no second, source-map-patched copy of a
+  // 4 MB string in the worker's main thread for its whole life.
+  if (cached && existsSync(cached)) return { codePath: cached };
   const tmp = mkdtempSync(join(tmpdir(), 'nodepool-bundle-'));
   const out = join(tmp, 'workflows.js');
   try {
@@ -89,6 +94,7 @@ export async function bundleInChild(workflowsPath = WORKFLOWS): Promise<{ code: 
         writeFileSync(part, code);
         renameSync(part, cached);
         prune(dir);
+        return { codePath: cached };
       } catch {
         // A read-only install: bundle at every start.
       }

@@ -116,8 +116,10 @@ export async function joinConfigRegistry(opts: {
   identity: string;
   replace: boolean;
   /** The registry workflow's bundle (worker/bundle.ts), so webpack never runs in the worker. */
-  workflowBundle?: { code: string };
+  workflowBundle?: { code: string } | { codePath: string };
   onHeartbeatError?: (err: Error) => void;
+  /** Between heartbeats; tests shorten it. */
+  heartbeatMs?: number;
 }): Promise<RegistryMembership> {
   const registryQueue = configRegistryTaskQueue(opts.taskQueue);
   const workflowId = configRegistryWorkflowId(opts.taskQueue);
@@ -159,6 +161,7 @@ export async function joinConfigRegistry(opts: {
   const handle = opts.client.workflow.getHandle(workflowId);
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  let inflight: Promise<void> = Promise.resolve();
   const replaced = new Promise<HeartbeatResult>((resolve) => {
     const beat = async (): Promise<void> => {
       if (closed) return;
@@ -171,9 +174,15 @@ export async function joinConfigRegistry(opts: {
         // Temporal unreachable for a while: the worker itself reports that; try again at the next beat.
         opts.onHeartbeatError?.(err as Error);
       }
-      if (!closed) timer = setTimeout(() => void beat(), HEARTBEAT_MS);
+      schedule();
     };
-    timer = setTimeout(() => void beat(), HEARTBEAT_MS);
+    const schedule = (): void => {
+      if (!closed)
+        timer = setTimeout(() => {
+          inflight = beat();
+        }, opts.heartbeatMs ?? HEARTBEAT_MS);
+    };
+    schedule();
   });
   return {
     result,
@@ -181,6 +190,10 @@ export async function joinConfigRegistry(opts: {
     async close() {
       closed = true;
       clearTimeout(timer);
+      // A heartbeat still on its way would land after the leave and bring this worker back as a live member
+      // (core/config-registry.ts keeps a current configuration's members), so that a restart with changed files
+      // right after it stopped was refused until it went stale. The leave goes after it.
+      await inflight;
       await handle.signal(leaveSignal, { identity: opts.identity }).catch(() => undefined);
       await stopWorker();
     },

@@ -11,7 +11,7 @@ import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@tempor
 import { pino } from 'pino';
 import { ConfigError, formatIssue, loadConfig, type Config } from '../config/index.ts';
 import { migrate, openDatabase, redactUrl, type Orm } from '../db/orm.ts';
-import { REGISTRY_WORKFLOWS, WORKFLOWS, bundleInChild } from './bundle.ts';
+import { REGISTRY_WORKFLOWS, WORKFLOWS, bundleInChild, type WorkflowBundle } from './bundle.ts';
 import { buildSpecResolver } from './build-spec.ts';
 import { withMigrationLock } from './migration-lock.ts';
 import {
@@ -220,7 +220,7 @@ async function serve(
   config: Config,
   orm: Orm,
   args: Args,
-  bundles: Promise<[{ code: string }, { code: string }]>,
+  bundles: Promise<[WorkflowBundle, WorkflowBundle]>,
 ): Promise<number> {
   const { address, namespace, taskQueue } = settings;
   const client = new Client({ connection, namespace });
