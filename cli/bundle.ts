@@ -61,13 +61,17 @@ function importMetaOf(path: string, source: string): string {
     .replaceAll('import.meta.main', 'false');
 }
 
-/** Builds a bundle of `target` in `dir` and makes it current; returns its entry module. Concurrent builds each finish whole. */
+/**
+ * Builds a bundle of `target` in `dir` and makes it current; returns its entry module. Concurrent builds each
+ * finish whole.
+ */
 export async function buildBundle(target: Target, dir: string): Promise<string> {
   const t = TARGETS[target];
   const { build } = await import('esbuild');
   mkdirSync(dir, { recursive: true });
   const name = `b-${Date.now()}-${process.pid}`;
   const out = join(dir, name);
+  const started = Date.now();
   const result = await build({
     entryPoints: [t.entry],
     bundle: true,
@@ -108,10 +112,14 @@ export async function buildBundle(target: Target, dir: string): Promise<string> 
     if (st) inputs[file] = [st.size, st.mtimeMs];
   }
   const manifest: Manifest = { node: process.version, entry: join(name, t.out), inputs };
-  const tmp = join(dir, `current.json.${process.pid}`);
-  writeFileSync(tmp, JSON.stringify(manifest));
-  renameSync(tmp, join(dir, 'current.json'));
-  prune(dir, name);
+  // A file saved while esbuild ran may be in the bundle as it was before: such a bundle serves this one run but
+  // never becomes current, or its recorded mtimes would vouch for content it does not have.
+  if (Object.values(inputs).every(([, mtime]) => mtime < started - 1)) {
+    const tmp = join(dir, `current.json.${process.pid}`);
+    writeFileSync(tmp, JSON.stringify(manifest));
+    renameSync(tmp, join(dir, 'current.json'));
+    prune(dir, name);
+  }
   return join(dir, manifest.entry);
 }
 
