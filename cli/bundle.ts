@@ -2,8 +2,8 @@
 // that is 35 ms of its start-up (image-list's target is 400 ms all told), for the worker about 20 MB of memory for
 // its whole life (the stripper's WebAssembly memory and source). So both run from esbuild bundles kept under
 // node_modules/.cache, each used only while every file it was made from is unchanged (size and mtime, one stat
-// each); otherwise the entry builds a fresh one first (about half a second, once) or, if it cannot, runs from the
-// sources as before. `node cli/bundle.ts --warm` builds both ahead (the Dockerfile and the test harness do).
+// each); otherwise the entry builds a fresh one first (about a second, once, in a child process: currentBundle in
+// cli/fresh-bundle.js) or, if it cannot, runs from the sources as before. `node cli/bundle.ts --warm` builds both ahead (the Dockerfile and the test harness do).
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -133,34 +133,7 @@ function prune(dir: string, keep: string): void {
   for (const n of old) rmSync(join(dir, n), { recursive: true, force: true });
 }
 
-/** The module to run `target` from: the fresh bundle, a new one, or undefined for the sources. */
-export async function bundledModule(target: Target): Promise<string | undefined> {
-  const dir = cacheDir(target);
-  if (!dir) return undefined;
-  const fresh = freshBundle(dir);
-  if (fresh) return pathToFileURL(fresh).href;
-  // One build at a time; the others run from the sources meanwhile.
-  const lock = join(dir, 'building');
-  try {
-    mkdirSync(dir, { recursive: true });
-    const st = statSync(lock, { throwIfNoEntry: false });
-    if (st && Date.now() - st.mtimeMs < 60_000) return undefined;
-    rmSync(lock, { recursive: true, force: true });
-    mkdirSync(lock);
-  } catch {
-    return undefined;
-  }
-  try {
-    return pathToFileURL(await buildBundle(target, dir)).href;
-  } catch {
-    // No esbuild, a read-only install: the sources work, only slower.
-    return undefined;
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-}
-
-// `--warm` builds both bundles; `--warm worker` (what bin/nodepool-worker.js runs when its bundle is stale) one.
+// `--warm` builds both bundles; `--warm TARGET` one (what the entries run when theirs is stale: currentBundle).
 if (import.meta.main && process.argv[2] === '--warm') {
   const targets = process.argv[3] ? [process.argv[3] as Target] : (['cli', 'worker'] as const);
   for (const target of targets) {

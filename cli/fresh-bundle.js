@@ -1,6 +1,7 @@
 // Whether a prebuilt JavaScript bundle (cli/bundle.ts) was made from the files as they are now. Plain JavaScript
 // so that bin/nodepool.js and bin/nodepool-worker.js can ask before Node loads its TypeScript support, which costs
 // a command 35 ms and a worker about 20 MB of memory for its whole life.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -38,4 +39,18 @@ export function freshBundle(dir) {
     if (!st || st.size !== size || st.mtimeMs !== mtime) return undefined;
   }
   return join(dir, manifest.entry);
+}
+
+/**
+ * The current bundle of `target`, built first (in a short-lived child, so this process never loads TypeScript
+ * support) when it is stale or missing; undefined when it cannot be had, and the caller runs the sources.
+ * @param {string} target
+ * @returns {string | undefined}
+ */
+export function currentBundle(target) {
+  const dir = cacheDir(target);
+  const fresh = freshBundle(dir);
+  if (fresh || !dir) return fresh;
+  spawnSync(process.execPath, [join(ROOT, 'cli', 'bundle.ts'), '--warm', target], { stdio: 'ignore' });
+  return freshBundle(dir);
 }

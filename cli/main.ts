@@ -3,12 +3,13 @@
 // runs the CLI from its prebuilt bundle (cli/bundle.ts) when that is current, so a command's start-up does not
 // strip and resolve a few hundred modules again. The compile cache lives in the OS temp dir, keyed by contents.
 import { enableCompileCache } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { currentBundle } from './fresh-bundle.js';
 import type * as Program from './program.ts';
 
 enableCompileCache?.();
-const { bundledModule } = await import('./bundle.ts');
-const program = (await bundledModule('cli')) ?? './program.ts';
-const { main, hideBin } = (await import(program)) as typeof Program;
+const bundle = currentBundle('cli');
+const { main, hideBin } = (await import(bundle ? pathToFileURL(bundle).href : './program.ts')) as typeof Program;
 
 export { main, hideBin };
 
