@@ -3,10 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REGISTRY_WORKFLOWS, bundleCode, bundleInChild, sourceDigest } from '../worker/bundle.ts';
+import { REGISTRY_WORKFLOWS, bundleInChild, sourceDigest, type WorkflowBundle } from '../worker/bundle.ts';
+
+/** The bundle's code, whether the worker was handed the code or the cached file's path. */
+function bundleCode(bundle: WorkflowBundle): string {
+  return 'code' in bundle ? bundle.code : readFileSync(bundle.codePath, 'utf8');
+}
 
 test('the source digest follows every source file and ignores tests, benchmarks and docs', () => {
   const root = mkdtempSync(join(tmpdir(), 'nodepool-digest-'));

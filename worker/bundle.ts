@@ -32,11 +32,6 @@ const KEEP_BUNDLES = 6;
 /** What Worker.create takes as workflowBundle: the cached file, or the code when there is no cache. */
 export type WorkflowBundle = { codePath: string } | { code: string };
 
-/** The bundle's code, wherever it is. */
-export function bundleCode(bundle: WorkflowBundle): string {
-  return 'code' in bundle ? bundle.code : readFileSync(bundle.codePath, 'utf8');
-}
-
 /** A digest of everything a bundle can be made from: the project's sources and the exact dependency versions. */
 export function sourceDigest(root = ROOT): string {
   const hash = createHash('sha256');
