@@ -166,9 +166,13 @@ export async function joinConfigRegistry(opts: {
     const beat = async (): Promise<void> => {
       if (closed) return;
       try {
-        const r = await handle.executeUpdate(heartbeatUpdate, {
-          args: [{ identity: opts.identity, digest: opts.summary.digest }],
-        });
+        // Bounded: an update nobody answers (the registry workers of every process gone) must not hold the
+        // worker's shutdown, which waits for this heartbeat before it leaves.
+        const r = await opts.client.withDeadline(Date.now() + HEARTBEAT_MS, () =>
+          handle.executeUpdate(heartbeatUpdate, {
+            args: [{ identity: opts.identity, digest: opts.summary.digest }],
+          }),
+        );
         if (!r.current) return resolve(r);
       } catch (err) {
         // Temporal unreachable for a while: the worker itself reports that; try again at the next beat.

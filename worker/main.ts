@@ -4,6 +4,7 @@
 // before they are cancelled and left for a retry. Start-up problems are one line with what to do, and an exit code:
 // 2 for a bad command line or configuration, 3 when another configuration holds the task queue, 1 otherwise.
 import { mkdirSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { parseArgs } from 'node:util';
 import { Client } from '@temporalio/client';
@@ -36,8 +37,32 @@ import { describeProblems, searchAttributeProblems } from './search-attributes.t
 import { startStatusServer } from '../web/server.ts';
 
 const log = pino({ name: 'nodepool-worker' });
-// The SDK's own chatter (bundling, worker states) buries start-up errors; TEMPORAL_SDK_LOG_LEVEL=INFO brings it back.
-Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_SDK_LOG_LEVEL ?? 'WARN') as LogLevel) });
+Runtime.install({
+  // The SDK's own chatter (bundling, worker states) buries start-up errors; TEMPORAL_SDK_LOG_LEVEL=INFO brings it back.
+  logger: new DefaultLogger((process.env.TEMPORAL_SDK_LOG_LEVEL ?? 'WARN') as LogLevel),
+  // The SDK would stop every Worker of the process at the first signal, the configuration registry's too, while
+  // the main Worker drains its activities for up to its grace time; a registry heartbeat sent in that time then
+  // waited for an answer nobody was left to give, and the process never exited. Signals are ours (onStopSignal).
+  // SIGUSR2 stays free for `--heapsnapshot-signal`.
+  shutdownSignals: [],
+});
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+/** What a stop signal does now: exit at once until the worker polls, then drain it (serve sets this). */
+let drain: ((signal: NodeJS.Signals) => void) | undefined;
+let stopping = false;
+for (const signal of STOP_SIGNALS)
+  process.on(signal, () => {
+    if (drain && !stopping) {
+      stopping = true;
+      drain(signal);
+      return;
+    }
+    // Nothing to drain yet, or a second signal: activities cut short here are retried (they are idempotent), and
+    // a registry membership left behind is forgotten after a minute.
+    process.stderr.write(`nodepool-worker: ${signal}: ${stopping ? 'stopping now' : 'stopped while starting'}\n`);
+    process.exit(128 + osConstants.signals[signal]);
+  });
 
 /** A start-up problem the operator can fix: printed as one line, the process exits with `code`. */
 class StartupError extends Error {
@@ -268,8 +293,13 @@ async function serve(
     const started = await startNodepool(client, config, taskQueue);
     log.info(started, 'schedules and catalogs follow nodepool.yaml');
     await startStatusServer({ config, orm, worker, taskQueue, client, log });
+    const running = worker.run(); // RUNNING from here on: shutdown() may be called
+    drain = (signal) => {
+      log.info({ signal }, 'stopping: running activities get the shutdown grace time; a second signal stops now');
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+    };
     log.info({ address, namespace, taskQueue, config: args.configPaths, identity }, 'worker polling');
-    await worker.run();
+    await running;
     log.info('worker stopped');
   } finally {
     await membership.close();
