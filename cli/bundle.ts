@@ -4,6 +4,7 @@
 // node_modules/.cache, each used only while every file it was made from is unchanged (size and mtime, one stat
 // each); otherwise the entry builds a fresh one first (about a second, once, in a child process: currentBundle in
 // cli/fresh-bundle.js) or, if it cannot, runs from the sources as before. `node cli/bundle.ts --warm` builds both ahead (the Dockerfile and the test harness do).
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -69,7 +70,7 @@ export async function buildBundle(target: Target, dir: string): Promise<string> 
   const t = TARGETS[target];
   const { build } = await import('esbuild');
   mkdirSync(dir, { recursive: true });
-  const name = `b-${Date.now()}-${process.pid}`;
+  const name = `b-${Date.now()}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const out = join(dir, name);
   const started = Date.now();
   const result = await build({
@@ -118,19 +119,27 @@ export async function buildBundle(target: Target, dir: string): Promise<string> 
     const tmp = join(dir, `current.json.${process.pid}`);
     writeFileSync(tmp, JSON.stringify(manifest));
     renameSync(tmp, join(dir, 'current.json'));
-    prune(dir, name);
+    pruneBundles(dir, name);
   }
   return join(dir, manifest.entry);
 }
 
-// Older bundles go, but not at once: a command started a moment ago may still be loading one.
-function prune(dir: string, keep: string): void {
+/** How long a bundle that is no longer current is kept: a process started from it may still load its chunks. */
+export const BUNDLE_KEEP_MS = 24 * 3600_000;
+
+/**
+ * Removes bundles other than `keep` built more than BUNDLE_KEEP_MS ago, always leaving the two newest. By age, not
+ * by count: commands started together (a test run, `nodepool up`) each build one when the code changed, and a
+ * count let one of them delete a bundle another was still importing chunks from.
+ */
+export function pruneBundles(dir: string, keep: string, now = Date.now()): void {
   const old = readdirSync(dir)
     .filter((n) => n.startsWith('b-') && n !== keep)
-    .sort()
-    .reverse()
-    .slice(2);
-  for (const n of old) rmSync(join(dir, n), { recursive: true, force: true });
+    .map((n) => ({ n, built: statSync(join(dir, n)).mtimeMs }))
+    .sort((a, b) => b.built - a.built)
+    .slice(2)
+    .filter((b) => now - b.built > BUNDLE_KEEP_MS);
+  for (const { n } of old) rmSync(join(dir, n), { recursive: true, force: true });
 }
 
 // `--warm` builds both bundles; `--warm TARGET` one (what the entries run when theirs is stale: currentBundle).

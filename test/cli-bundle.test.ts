@@ -3,10 +3,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildBundle } from '../cli/bundle.ts';
+import { BUNDLE_KEEP_MS, buildBundle, pruneBundles } from '../cli/bundle.ts';
 import { cacheDir, freshBundle } from '../cli/fresh-bundle.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -94,4 +103,32 @@ test('the worker runs from a bundle of its own sources only; a missing one is ma
     inputs.filter((f) => f.startsWith('node_modules/') && f !== 'node_modules/.package-lock.json'),
     [],
   );
+});
+
+test('bundles built together all stay: a command never loses the bundle it is loading', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nodepool-cli-bundle-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // As five simulators started at once after a code change did; counting bundles, the later builds deleted the
+  // earlier ones while their commands were still importing chunks from them.
+  const entries = await Promise.all(Array.from({ length: 5 }, () => buildBundle('cli', dir)));
+  for (const e of entries) assert.ok(existsSync(e), `${e} is still there`);
+  assert.equal(readdirSync(dir).filter((n) => n.startsWith('b-')).length, 5);
+});
+
+test('a bundle is removed once it is not current, not among the two newest, and older than a day', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nodepool-cli-bundle-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const now = Date.now();
+  const hours = { current: 0, a: 1, b: 30, c: 25, d: 48, e: 0.5 };
+  for (const [name, h] of Object.entries(hours)) {
+    mkdirSync(join(dir, `b-${name}`));
+    const at = new Date(now - h * 3600_000);
+    utimesSync(join(dir, `b-${name}`), at, at);
+  }
+  pruneBundles(dir, 'b-current', now);
+  // The two newest others (e, a) stay whatever their age; of the rest only those past BUNDLE_KEEP_MS go.
+  assert.equal(BUNDLE_KEEP_MS, 24 * 3600_000);
+  assert.deepEqual(readdirSync(dir).sort(), ['b-a', 'b-current', 'b-e']);
+  pruneBundles(dir, 'b-current', now);
+  assert.deepEqual(readdirSync(dir).sort(), ['b-a', 'b-current', 'b-e'], 'idempotent');
 });
