@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REGISTRY_WORKFLOWS, bundleInChild, sourceDigest, type WorkflowBundle } from '../worker/bundle.ts';
+import { REGISTRY_WORKFLOWS, WORKFLOWS, bundleInChild, sourceDigest, type WorkflowBundle } from '../worker/bundle.ts';
+import { WORKFLOW_JS_TARGET, webpackConfigHook } from '../worker/bundler-options.ts';
 
 /** The bundle's code, whether the worker was handed the code or the cached file's path. */
 function bundleCode(bundle: WorkflowBundle): string {
@@ -87,4 +88,20 @@ test('--warm fills the cache with both bundles, and says so when the cache is of
   } finally {
     rmSync(cache, { recursive: true, force: true });
   }
+});
+
+test('workflow code is compiled for ES2022: object spreads stay native, not a helper call per property', async () => {
+  const code = bundleCode(await bundleInChild(WORKFLOWS));
+  assert.match(code, /function providerPool\(/);
+  // swc's ES2017 output calls _object_spread/_define_property for every `{ ...x }` of the pool's state.
+  assert.doesNotMatch(code, /function _object_spread\(/);
+  assert.match(code, /\{\s*\.\.\.state,/);
+});
+
+test('bundling fails loudly if the SDK stops compiling TypeScript with swc-loader', () => {
+  assert.equal(WORKFLOW_JS_TARGET, 'es2022');
+  const rule = { test: /\.ts$/, use: { loader: '/x/swc-loader/index.js', options: { jsc: { target: 'es2017' } } } };
+  const config = webpackConfigHook({ module: { rules: [rule] } });
+  assert.equal((config.module?.rules?.[0] as typeof rule).use.options.jsc.target, 'es2022');
+  assert.throws(() => webpackConfigHook({ module: { rules: [{ test: /\.ts$/, use: 'ts-loader' }] } }), /swc-loader/);
 });

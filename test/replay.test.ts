@@ -11,6 +11,7 @@ import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { DefaultLogger, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { explainNondeterminism, historyFacts } from '../cli/nondeterminism.ts';
+import { webpackConfigHook } from '../worker/bundler-options.ts';
 import { WORKFLOWS_PATH } from '../worker/worker.ts';
 import { runCli } from './support/cli.ts';
 
@@ -38,7 +39,8 @@ function changedBundle(edits: { from: string; to: string }[]) {
   return bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
     logger,
-    webpackConfigHook: (config) => {
+    webpackConfigHook: (base) => {
+      const config = webpackConfigHook(base);
       config.module?.rules?.push({
         test: /workflows[\\/]image-build\.ts$/,
         enforce: 'pre',

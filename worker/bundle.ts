@@ -20,6 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BUNDLER_OPTIONS } from './bundler-options.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const WORKFLOWS = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -122,6 +123,6 @@ if (import.meta.main && process.argv[2] === '--warm') {
   const [workflowsPath, out] = process.argv.slice(2);
   if (!workflowsPath || !out) throw new Error('usage: node worker/bundle.ts WORKFLOWS OUT');
   const { bundleWorkflowCode } = await import('@temporalio/worker');
-  const { code } = await bundleWorkflowCode({ workflowsPath, logger: undefined });
+  const { code } = await bundleWorkflowCode({ workflowsPath, logger: undefined, ...BUNDLER_OPTIONS });
   writeFileSync(out, code);
 }

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { WithStartWorkflowOperation, WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config/index.ts';
+import { BUNDLER_OPTIONS } from './bundler-options.ts';
 import {
   HEARTBEAT_MS,
   type ConfigSummary,
@@ -127,7 +128,9 @@ export async function joinConfigRegistry(opts: {
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: registryQueue,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: REGISTRY_WORKFLOW_PATH }),
+    ...(opts.workflowBundle
+      ? { workflowBundle: opts.workflowBundle }
+      : { workflowsPath: REGISTRY_WORKFLOW_PATH, bundlerOptions: BUNDLER_OPTIONS }),
     identity: opts.identity,
     // The registry must keep answering while the main worker drains its activities.
     shutdownGraceTime: '1 second',

@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.ts';
+import { BUNDLER_OPTIONS } from './bundler-options.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -20,7 +21,7 @@ export async function createNodepoolWorker(opts: NodepoolWorkerOptions): Promise
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue,
     // A prebuilt bundle (worker/bundle.ts) when given; otherwise bundled here (tests).
-    ...(opts.overrides?.workflowBundle ? {} : { workflowsPath: WORKFLOWS_PATH }),
+    ...(opts.overrides?.workflowBundle ? {} : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: BUNDLER_OPTIONS }),
     activities: createActivities(opts),
     // On SIGTERM running activities get this long to finish before they are cancelled (and later retried),
     // so a deploy does not throw away a conversion that is nearly done. Match the service manager's stop timeout.
