@@ -41,7 +41,12 @@ test('workflows may import activity types and pure core modules', async () => {
 test('the CLI may not import activities, providers or the database, not even their types', async () => {
   const eslint = new ESLint({ cwd: ROOT });
   const filePath = join(ROOT, 'cli', 'actions', 'info.ts');
-  for (const spec of ['../../activities/provider.ts', '../../providers/index.ts', '../../db/orm.ts']) {
+  for (const spec of [
+    '../../activities/provider.ts',
+    '../../providers/index.ts',
+    '../../db/orm.ts',
+    '../../worker/worker.ts',
+  ]) {
     const [result] = await eslint.lintText(`import type { X } from '${spec}';\nexport type Y = X;\n`, { filePath });
     assert.ok(
       (result?.messages ?? []).some((m) => m.message.includes('reaches the worker through Temporal')),

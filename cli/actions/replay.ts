@@ -192,13 +192,14 @@ export async function replay(args: ReplayArgs): Promise<void> {
 
   // The replay workers' own chatter (bundling, Core's warning for the very failure we report) is not the
   // operator's business; errors still show.
-  const { DefaultLogger, Runtime, Worker, bundleWorkflowCode } = await worker();
-  const { WORKFLOWS_PATH } = await import('../../worker/worker.ts');
+  const { DefaultLogger, Runtime, Worker } = await worker();
+  const { WORKFLOWS, bundleInChild } = await import('../../worker/bundle.ts');
   const logger = new DefaultLogger('ERROR');
   Runtime.install({ logger, telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
   const options: ReplayWorkerOptions = {
-    // Built once: the bisection of a nondeterministic history replays it again.
-    workflowBundle: await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger }),
+    // The worker's own bundle of this code (from the cache it starts from, else made as it makes it), built once:
+    // the bisection of a nondeterministic history replays it again.
+    workflowBundle: await bundleInChild(WORKFLOWS),
     replayName: 'nodepool-replay',
   };
   const outcomes: ReplayOutcome[] = [];
