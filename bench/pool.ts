@@ -25,6 +25,13 @@ import { Children, simCloudsYaml, startServer, waitFor, type Server } from './se
 const ROOT = join(import.meta.dirname, '..');
 // The worker runs with the Node flags every shipped start passes; BENCH_WORKER_FLAGS='…' replaces them.
 const workerFlags = process.env.BENCH_WORKER_FLAGS?.split(' ').filter(Boolean) ?? [...WORKER_NODE_FLAGS];
+// BENCH_WORKER_ENV='K=V …' adds to the worker's environment (e.g. another malloc through LD_PRELOAD).
+const workerExtraEnv = Object.fromEntries(
+  (process.env.BENCH_WORKER_ENV?.split(' ').filter(Boolean) ?? []).map((kv) => [
+    kv.slice(0, kv.indexOf('=')),
+    kv.slice(kv.indexOf('=') + 1),
+  ]),
+);
 const PROVIDERS = 5;
 const COLD_READY = 500;
 const phase = (name: string) => process.stderr.write(`bench:pool: ${name} (${new Date().toISOString()})\n`);
@@ -44,6 +51,8 @@ const run = (args: string[], env: NodeJS.ProcessEnv = {}) => children.run(args, 
 /** How long p0's workflow tasks waited for the worker and ran, in its current run: where a slow answer comes from. */
 async function wftTimes(client: Client, provider: string): Promise<void> {
   const h = await client.workflow.getHandle(poolWorkflowId(provider)).fetchHistory();
+  // BENCH_LOG also keeps the history, for replaying the pool's workflow code on its own (CPU profiles).
+  if (process.env.BENCH_LOG) writeFileSync(`${process.env.BENCH_LOG}.${provider}-history.json`, JSON.stringify(h));
   const ms = (t: unknown) => {
     const { seconds, nanos } = t as { seconds: { toNumber(): number } | number; nanos: number };
     return (typeof seconds === 'number' ? seconds : seconds.toNumber()) * 1000 + nanos / 1e6;
@@ -204,7 +213,10 @@ async function main(): Promise<void> {
     await Promise.all([bundleInChild(WORKFLOWS), bundleInChild(REGISTRY_WORKFLOWS)]);
     const t0 = performance.now();
     const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-    let worker = run([...profile, ...workerFlags, 'bin/nodepool-worker.js', '-c', configFile], workerEnv(env));
+    let worker = run(
+      [...profile, ...workerFlags, 'bin/nodepool-worker.js', '-c', configFile],
+      workerEnv({ ...env, ...workerExtraEnv }),
+    );
     await waitFor(worker, /worker polling/);
     const tPolling = performance.now();
     await until(`${COLD_READY} READY nodes`, async () => (await readyCount(client)) >= COLD_READY, 180_000, 100);
@@ -319,7 +331,10 @@ async function main(): Promise<void> {
       await new Promise((r) => worker.once('exit', r));
       writeFileSync(configFile, config(sims, server, taskQueue, SCALE_READY / PROVIDERS, dir));
       const tScale = performance.now();
-      worker = run([...profile, ...workerFlags, 'bin/nodepool-worker.js', '-c', configFile], workerEnv(env));
+      worker = run(
+        [...profile, ...workerFlags, 'bin/nodepool-worker.js', '-c', configFile],
+        workerEnv({ ...env, ...workerExtraEnv }),
+      );
       await waitFor(worker, /worker polling/);
       await until(
         `${SCALE_READY} READY nodes`,
@@ -344,6 +359,12 @@ async function main(): Promise<void> {
           await historyStats(client, runs, maxEvents);
         }
       }
+    }
+    if (process.env.BENCH_HOLD && worker.exitCode === null) {
+      // The worker stays up at 2,000 nodes for looking at its memory by hand (/proc/PID/smaps, heap snapshots)
+      // until Ctrl-C.
+      process.stderr.write(`bench:pool: held; the worker is pid ${worker.pid}; Ctrl-C ends the run\n`);
+      await new Promise((r) => process.once('SIGINT', r));
     }
     if (worker.pid !== undefined && worker.exitCode === null) {
       const status = readFileSync(`/proc/${worker.pid}/status`, 'utf8');
