@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NodepoolClient } from '../client/nodepool-client.ts';
 import { ensurePostgres, freePort } from '../scripts/tools.ts';
-import { REGISTRY_WORKFLOWS, WORKFLOWS, bundleInChild } from '../worker/bundle.ts';
+import { WORKFLOWS, bundleInChild } from '../worker/bundle.ts';
 import { WORKER_NODE_FLAGS, workerEnv } from '../worker/node-flags.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
 import { offerQuery, type PoolView } from '../workflows/pool-api.ts';
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
     await bundleInChild(WORKFLOWS);
     const bundleMs = performance.now() - tBundle;
     delete process.env.NODEPOOL_BUNDLE_CACHE;
-    await Promise.all([bundleInChild(WORKFLOWS), bundleInChild(REGISTRY_WORKFLOWS)]);
+    await bundleInChild(WORKFLOWS);
     const t0 = performance.now();
     const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
     let worker = run(

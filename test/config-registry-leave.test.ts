@@ -3,8 +3,11 @@
 // changed files was then refused until that ghost went stale.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import type { ConfigSummary } from '../core/config-registry.ts';
+import { BUNDLER_OPTIONS } from '../worker/bundler-options.ts';
 import { joinConfigRegistry } from '../worker/config-registry.ts';
 import { configRegistryWorkflowId, registryQuery } from '../workflows/config-registry.ts';
 import { cleanupAll } from './support/cleanup.ts';
@@ -48,26 +51,40 @@ function gated(client: Client): { client: Client; held: Promise<void>; open(): v
 
 test('a worker stopping during a heartbeat leaves the registry for good', async (t) => {
   const taskQueue = uniqueTaskQueue('registry-leave');
-  // One worker connection each, as two worker processes would have.
   const connection = await connectWorker();
-  const connectionB = await connectWorker();
   const { client, close: closeClient } = await connectClient();
-  const join = (identity: string, c: Client, conn: typeof connection, heartbeatMs?: number) =>
+  // The registry's workflow runs on the task queue: here a worker with only it, standing for A's.
+  const worker = await Worker.create({
+    connection,
+    taskQueue,
+    workflowsPath: join(import.meta.dirname, '..', 'workflows', 'config-registry.ts'),
+    bundlerOptions: BUNDLER_OPTIONS,
+  });
+  const running = worker.run();
+  const joinAs = (identity: string, c: Client, heartbeatMs?: number) =>
     joinConfigRegistry({
-      connection: conn,
       client: c,
-      namespace: 'default',
       taskQueue,
       summary,
       identity,
       replace: false,
       ...(heartbeatMs ? { heartbeatMs } : {}),
     });
-  // A stays (its registry worker answers); B stops while its heartbeat is held.
-  const a = await join('a@test', client, connection);
+  // A stays; B stops while its heartbeat is held.
+  const a = await joinAs('a@test', client);
   const g = gated(client);
-  const b = await join('b@test', g.client, connectionB, 50);
-  t.after(() => cleanupAll([() => a.close(), () => connection.close(), () => connectionB.close(), closeClient]));
+  const b = await joinAs('b@test', g.client, 50);
+  t.after(() =>
+    cleanupAll([
+      () => a.close(),
+      async () => {
+        worker.shutdown();
+        await running;
+      },
+      () => connection.close(),
+      closeClient,
+    ]),
+  );
   await g.held;
   const handle = client.workflow.getHandle(configRegistryWorkflowId(taskQueue));
   const has = async (identity: string) => Boolean((await handle.query(registryQuery)).members[identity]);

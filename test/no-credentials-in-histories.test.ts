@@ -10,7 +10,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Client } from '@temporalio/client';
-import { configRegistryTaskQueue } from '../workflows/config-registry.ts';
 import type { NodeView } from '../workflows/pool-api.ts';
 import { BUILD_SCRIPT } from './support/build-script.ts';
 import { plainImage } from './support/glance.ts';
@@ -190,7 +189,8 @@ test('after a build, uploads to both providers and min-ready nodes on both, no h
   );
 
   const client: Client = env.client;
-  const queues = [env.taskQueue, configRegistryTaskQueue(env.taskQueue)];
+  // The configuration registry's workflow runs on the same task queue.
+  const queues = [env.taskQueue];
   const ids: { workflowId: string; runId: string; type: string }[] = [];
   for await (const w of client.workflow.list({ query: queues.map((q) => `TaskQueue = '${q}'`).join(' OR ') }))
     ids.push({ workflowId: w.workflowId, runId: w.runId, type: w.type });

@@ -1,7 +1,7 @@
 // Stopping the worker process while it drains: SIGTERM lets running activities finish (the shutdown grace time)
-// and the process exits; the configuration registry keeps answering until the worker has left it. It once
-// stopped with the main worker, so a registry heartbeat sent during a drain longer than the heartbeat interval
-// waited for ever and the process never exited.
+// and the process exits, having left the configuration registry after its last heartbeat. Once a registry
+// heartbeat sent during a drain longer than the heartbeat interval waited for ever and the process never exited;
+// heartbeats now end at the signal.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HEARTBEAT_MS } from '../core/config-registry.ts';
@@ -93,7 +93,6 @@ test('SIGTERM during a launch longer than a registry heartbeat: the launch finis
   const updates = registryEvents.flatMap((e, i) =>
     e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'heartbeat' ? [i] : [],
   );
-  assert.ok(updates.length > 0, 'a heartbeat was answered (the drain outlasted an interval)');
   assert.ok(
     updates.every((i) => i < leave),
     'every heartbeat before the leave',

@@ -24,7 +24,6 @@ import { BUNDLER_OPTIONS } from './bundler-options.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const WORKFLOWS = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
-export const REGISTRY_WORKFLOWS = fileURLToPath(new URL('../workflows/config-registry.ts', import.meta.url));
 
 // Never part of a bundle: what tests, benchmarks and docs hold, and what is not source.
 const SKIP = new Set(['node_modules', '.git', '.venv', 'test', 'bench', 'docs', '.ci']);
@@ -117,7 +116,7 @@ if (import.meta.main && process.argv[2] === '--warm') {
     );
     process.exit(2);
   }
-  await Promise.all([bundleInChild(WORKFLOWS), bundleInChild(REGISTRY_WORKFLOWS)]);
+  await bundleInChild(WORKFLOWS);
   process.stdout.write(`workflow bundles cached in ${cacheDir()}\n`);
 } else if (import.meta.main) {
   const [workflowsPath, out] = process.argv.slice(2);

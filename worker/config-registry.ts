@@ -1,13 +1,10 @@
 // A worker's side of the configuration registry (core/config-registry.ts, workflows/config-registry.ts): the
-// digest of its normalised nodepool.yaml, joining before it serves the task queue, heartbeats that tell it when
+// digest of its normalised nodepool.yaml, joining before its activities run, heartbeats that tell it when
 // another configuration replaced its own, and leaving when it stops.
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { WithStartWorkflowOperation, WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
-import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config/index.ts';
-import { BUNDLER_OPTIONS } from './bundler-options.ts';
 import {
   HEARTBEAT_MS,
   type ConfigSummary,
@@ -16,15 +13,12 @@ import {
   type LiveMember,
 } from '../core/config-registry.ts';
 import {
-  configRegistryTaskQueue,
   configRegistryWorkflowId,
   heartbeatUpdate,
   joinUpdate,
   leaveSignal,
   nodepoolConfigRegistry,
 } from '../workflows/config-registry.ts';
-
-const REGISTRY_WORKFLOW_PATH = fileURLToPath(new URL('../workflows/config-registry.ts', import.meta.url));
 
 /** Keys whose values may differ between workers of one deployment: how each one reaches its services. */
 const PER_HOST_KEYS = new Set(['temporal', 'database', 'webapp']);
@@ -93,7 +87,13 @@ export interface RegistryMembership {
   result: Extract<JoinResult, { accepted: true }>;
   /** Resolves when another configuration has replaced this worker's (the worker must stop). */
   replaced: Promise<HeartbeatResult>;
-  /** Stops the heartbeats and the registry worker, and leaves the registry. */
+  /**
+   * Stops the heartbeats, waiting for one on its way. Call it before the worker drains: a heartbeat sent once the
+   * worker no longer polls may find no one to apply it until after the leave, and bring the worker back as a
+   * live member.
+   */
+  stopHeartbeats(): Promise<void>;
+  /** Stops the heartbeats and leaves the registry. */
   close(): Promise<void>;
 }
 
@@ -105,61 +105,33 @@ export class ConfigRefused extends Error {
 }
 
 /**
- * Joins the task queue's registry, running the small registry worker first so that even the first worker of
- * a deployment has someone to answer its join. Throws ConfigRefused when another configuration holds it.
+ * Joins the task queue's registry, whose workflow runs on the task queue itself: the caller's worker must be
+ * polling it (with its activities held until this resolves), so that even the first worker of a deployment has
+ * someone to answer its join. Throws ConfigRefused when another configuration holds the queue.
  */
 export async function joinConfigRegistry(opts: {
-  connection: NativeConnection;
   client: Client;
-  namespace: string;
   taskQueue: string;
   summary: ConfigSummary;
   identity: string;
   replace: boolean;
-  /** The registry workflow's bundle (worker/bundle.ts), so webpack never runs in the worker. */
-  workflowBundle?: { code: string } | { codePath: string };
   onHeartbeatError?: (err: Error) => void;
   /** Between heartbeats; tests shorten it. */
   heartbeatMs?: number;
 }): Promise<RegistryMembership> {
-  const registryQueue = configRegistryTaskQueue(opts.taskQueue);
   const workflowId = configRegistryWorkflowId(opts.taskQueue);
-  const worker = await Worker.create({
-    connection: opts.connection,
-    namespace: opts.namespace,
-    taskQueue: registryQueue,
-    ...(opts.workflowBundle
-      ? { workflowBundle: opts.workflowBundle }
-      : { workflowsPath: REGISTRY_WORKFLOW_PATH, bundlerOptions: BUNDLER_OPTIONS }),
-    identity: opts.identity,
-    // The registry must keep answering while the main worker drains its activities.
-    shutdownGraceTime: '1 second',
+  const result = await opts.client.workflow.executeUpdateWithStart(joinUpdate, {
+    args: [{ identity: opts.identity, config: opts.summary, replace: opts.replace }],
+    startWorkflowOperation: new WithStartWorkflowOperation(nodepoolConfigRegistry, {
+      workflowId,
+      taskQueue: opts.taskQueue,
+      args: [{}],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      staticSummary: `which nodepool.yaml task queue ${opts.taskQueue} runs`,
+    }),
   });
-  const running = worker.run();
-  const stopWorker = async (): Promise<void> => {
-    if (worker.getState() === 'RUNNING') worker.shutdown();
-    await running.catch(() => undefined);
-  };
-  let result: JoinResult;
-  try {
-    result = await opts.client.workflow.executeUpdateWithStart(joinUpdate, {
-      args: [{ identity: opts.identity, config: opts.summary, replace: opts.replace }],
-      startWorkflowOperation: new WithStartWorkflowOperation(nodepoolConfigRegistry, {
-        workflowId,
-        taskQueue: registryQueue,
-        args: [{}],
-        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-        staticSummary: `which nodepool.yaml task queue ${opts.taskQueue} runs`,
-      }),
-    });
-  } catch (err) {
-    await stopWorker();
-    throw err;
-  }
-  if (!result.accepted) {
-    await stopWorker();
+  if (!result.accepted)
     throw new ConfigRefused(describeRefusal(opts.taskQueue, opts.summary, result.registered, result.holders));
-  }
 
   const handle = opts.client.workflow.getHandle(workflowId);
   let timer: NodeJS.Timeout | undefined;
@@ -169,8 +141,8 @@ export async function joinConfigRegistry(opts: {
     const beat = async (): Promise<void> => {
       if (closed) return;
       try {
-        // Bounded: an update nobody answers (the registry workers of every process gone) must not hold the
-        // worker's shutdown, which waits for this heartbeat before it leaves.
+        // Bounded: an update nobody answers (no worker polling the task queue) must not hold the worker's
+        // shutdown, which waits for this heartbeat before it leaves.
         const r = await opts.client.withDeadline(Date.now() + HEARTBEAT_MS, () =>
           handle.executeUpdate(heartbeatUpdate, {
             args: [{ identity: opts.identity, digest: opts.summary.digest }],
@@ -191,18 +163,21 @@ export async function joinConfigRegistry(opts: {
     };
     schedule();
   });
+  const stopHeartbeats = async (): Promise<void> => {
+    closed = true;
+    clearTimeout(timer);
+    // A heartbeat still on its way would land after the leave and bring this worker back as a live member
+    // (core/config-registry.ts keeps a current configuration's members), so that a restart with changed files
+    // right after it stopped was refused until it went stale. The leave goes after it.
+    await inflight;
+  };
   return {
     result,
     replaced,
+    stopHeartbeats,
     async close() {
-      closed = true;
-      clearTimeout(timer);
-      // A heartbeat still on its way would land after the leave and bring this worker back as a live member
-      // (core/config-registry.ts keeps a current configuration's members), so that a restart with changed files
-      // right after it stopped was refused until it went stale. The leave goes after it.
-      await inflight;
+      await stopHeartbeats();
       await handle.signal(leaveSignal, { identity: opts.identity }).catch(() => undefined);
-      await stopWorker();
     },
   };
 }

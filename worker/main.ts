@@ -12,7 +12,7 @@ import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@tempor
 import { pino } from 'pino';
 import { ConfigError, formatIssue, loadConfig, type Config } from '../config/index.ts';
 import { migrate, openDatabase, redactUrl, type Orm } from '../db/orm.ts';
-import { REGISTRY_WORKFLOWS, WORKFLOWS, bundleInChild, type WorkflowBundle } from './bundle.ts';
+import { WORKFLOWS, bundleInChild, type WorkflowBundle } from './bundle.ts';
 import { buildSpecResolver } from './build-spec.ts';
 import { withMigrationLock } from './migration-lock.ts';
 import {
@@ -40,10 +40,9 @@ const log = pino({ name: 'nodepool-worker' });
 Runtime.install({
   // The SDK's own chatter (bundling, worker states) buries start-up errors; TEMPORAL_SDK_LOG_LEVEL=INFO brings it back.
   logger: new DefaultLogger((process.env.TEMPORAL_SDK_LOG_LEVEL ?? 'WARN') as LogLevel),
-  // The SDK would stop every Worker of the process at the first signal, the configuration registry's too, while
-  // the main Worker drains its activities for up to its grace time; a registry heartbeat sent in that time then
-  // waited for an answer nobody was left to give, and the process never exited. Signals are ours (onStopSignal).
-  // SIGUSR2 stays free for `--heapsnapshot-signal`.
+  // The SDK would stop polling at the first signal while registry heartbeats went on; one sent during the drain
+  // then waited for an answer nobody was left to give (the process never exited), or for another worker to apply
+  // it after the leave. Signals are ours (below): heartbeats end first. SIGUSR2 stays free for heap snapshots.
   shutdownSignals: [],
 });
 
@@ -199,8 +198,8 @@ async function main(): Promise<number> {
   }
 
   // Bundled (or read from the bundle cache) while the worker connects and migrates.
-  const bundles = Promise.all([bundleInChild(WORKFLOWS), bundleInChild(REGISTRY_WORKFLOWS)]);
-  bundles.catch(() => undefined);
+  const bundle = bundleInChild(WORKFLOWS);
+  bundle.catch(() => undefined);
   const connection = await connect(settings);
   log.info({ address, namespace, security: settings.security }, 'temporal reachable');
   try {
@@ -214,7 +213,7 @@ async function main(): Promise<number> {
       'database ready',
     );
     try {
-      return await serve(connection, settings, config, orm, args, bundles);
+      return await serve(connection, settings, config, orm, args, bundle);
     } finally {
       await orm.close();
     }
@@ -245,20 +244,42 @@ async function serve(
   config: Config,
   orm: Orm,
   args: Args,
-  bundles: Promise<[WorkflowBundle, WorkflowBundle]>,
+  bundle: Promise<WorkflowBundle>,
 ): Promise<number> {
   const { address, namespace, taskQueue } = settings;
   const client = new Client({ connection, namespace });
   const identity = workerIdentity();
   const summary = configSummary(config, args.configPaths);
-  const [workflowBundle, registryBundle] = await bundles;
+  const workflowBundle = await bundle;
+  limitWorkflowHeap();
+  // The worker polls before its configuration is accepted: the registry's workflow runs on this task queue, so
+  // even the first worker of a deployment answers its own join. Its activities wait for the answer.
+  let accept!: () => void;
+  let refuse!: (err: Error) => void;
+  const activityGate = new Promise<void>((resolve, reject) => {
+    accept = resolve;
+    refuse = reject;
+  });
+  activityGate.catch(() => undefined);
+  const worker = await createNodepoolWorker({
+    connection,
+    namespace,
+    taskQueue,
+    orm,
+    config,
+    buildSpecFor: buildSpecResolver(config),
+    activityGate,
+    overrides: { identity, workflowBundle },
+  });
+  const running = worker.run(); // RUNNING from here on: shutdown() may be called
+  const stopWorker = async (): Promise<void> => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running;
+  };
   let membership;
   try {
     membership = await joinConfigRegistry({
-      workflowBundle: registryBundle,
-      connection,
       client,
-      namespace,
       taskQueue,
       summary,
       identity,
@@ -266,26 +287,20 @@ async function serve(
       onHeartbeatError: (err) => log.warn({ err: err.message }, 'configuration registry heartbeat failed'),
     });
   } catch (err) {
+    refuse(err as Error);
+    await stopWorker();
     if (err instanceof ConfigRefused) throw new StartupError(err.message, 3);
     throw err;
   }
+  accept();
   log.info(
     { digest: summary.digest, how: membership.result.how, previous: membership.result.previous?.digest },
     'configuration registered',
   );
   let exitCode = 0;
+  const joined = membership;
   try {
-    limitWorkflowHeap();
-    const worker = await createNodepoolWorker({
-      connection,
-      namespace,
-      taskQueue,
-      orm,
-      config,
-      buildSpecFor: buildSpecResolver(config),
-      overrides: { identity, workflowBundle },
-    });
-    void membership.replaced.then((r) => {
+    void joined.replaced.then((r) => {
       process.stderr.write(`nodepool-worker: ${describeReplacement(taskQueue, summary, r)}\n`);
       exitCode = 3;
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -293,16 +308,20 @@ async function serve(
     const started = await startNodepool(client, config, taskQueue);
     log.info(started, 'schedules and catalogs follow nodepool.yaml');
     await startStatusServer({ config, orm, worker, taskQueue, client, log });
-    const running = worker.run(); // RUNNING from here on: shutdown() may be called
     drain = (signal) => {
       log.info({ signal }, 'stopping: running activities get the shutdown grace time; a second signal stops now');
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      // Heartbeats end before the drain: once this worker stops polling, one of its own might wait for another
+      // worker to apply it, after the leave (worker/config-registry.ts).
+      void joined.stopHeartbeats().finally(() => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+      });
     };
     log.info({ address, namespace, taskQueue, config: args.configPaths, identity }, 'worker polling');
     await running;
     log.info('worker stopped');
   } finally {
-    await membership.close();
+    await stopWorker().catch(() => undefined);
+    await joined.close();
   }
   return exitCode;
 }

@@ -1,6 +1,6 @@
-// The record of which nodepool.yaml a task queue runs (core/config-registry.ts decides). It runs on its own
-// task queue, polled by a small second worker in every nodepool worker, so a worker can ask before it starts
-// serving nodepool's task queue, and it does not depend on any nodepool.yaml itself.
+// The record of which nodepool.yaml a task queue runs (core/config-registry.ts decides). It runs on nodepool's
+// task queue in the workers' own bundle (a worker's activities wait until its join is accepted, so a worker can
+// be refused before it acts), and it does not depend on any nodepool.yaml itself.
 import {
   allHandlersFinished,
   condition,
@@ -28,12 +28,9 @@ export const heartbeatUpdate = defineUpdate<HeartbeatResult, [{ identity: string
 export const leaveSignal = defineSignal<[{ identity: string }]>('leave');
 export const registryQuery = defineQuery<RegistryState>('registry');
 
+// "-2": the first registry ran on a task queue of its own (`<task queue>.config-registry`) that nothing polls now.
 export function configRegistryWorkflowId(taskQueue: string): string {
-  return `nodepool-config-registry:${taskQueue}`;
-}
-
-export function configRegistryTaskQueue(taskQueue: string): string {
-  return `${taskQueue}.config-registry`;
+  return `nodepool-config-registry-2:${taskQueue}`;
 }
 
 export async function nodepoolConfigRegistry(input: { state?: RegistryState } = {}): Promise<void> {

@@ -6,3 +6,4 @@ export { providerInfo } from './provider-info.ts';
 export { providerPool } from './provider-pool.ts';
 export { workerHealth } from './worker-health.ts';
 export { buildLog, dibImageList } from './image-records.ts';
+export { nodepoolConfigRegistry } from './config-registry.ts';
