@@ -3,16 +3,12 @@
 // worker to run them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setImmediate } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import { gated } from '../worker/worker.ts';
 
 function gate() {
-  let accept!: () => void;
-  let refuse!: (err: Error) => void;
-  const promise = new Promise<void>((resolve, reject) => {
-    accept = resolve;
-    refuse = reject;
-  });
+  const { promise, resolve: accept, reject: refuse } = Promise.withResolvers<void>();
   promise.catch(() => undefined);
   return { promise, accept, refuse };
 }
@@ -23,8 +19,8 @@ test('activities wait for the accept, then run with their arguments', async () =
   const acts = gated({ add: async (a: number, b: number) => (calls.push([a, b]), a + b) }, g.promise);
   let settled = false;
   const result = acts.add(2, 3).finally(() => (settled = true));
-  await Promise.resolve();
-  await new Promise((r) => setImmediate(r));
+  // One turn of the event loop runs every microtask an ungated call would need; this one must still be waiting.
+  await setImmediate();
   assert.equal(settled, false, 'still waiting for the registry');
   assert.deepEqual(calls, []);
   g.accept();

@@ -7,10 +7,10 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WORKFLOWS, bundleInChild, sourceDigest, type WorkflowBundle } from '../worker/bundle.ts';
+import { WORKFLOW_JS_TARGET, webpackConfigHook } from '../worker/bundler-options.ts';
 
 // The smallest workflow module: the cache's behaviour does not depend on what is bundled.
 const REGISTRY_WORKFLOWS = join(import.meta.dirname, '..', 'workflows', 'config-registry.ts');
-import { WORKFLOW_JS_TARGET, webpackConfigHook } from '../worker/bundler-options.ts';
 
 /** The bundle's code, whether the worker was handed the code or the cached file's path. */
 function bundleCode(bundle: WorkflowBundle): string {

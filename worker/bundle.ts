@@ -55,7 +55,7 @@ function cacheDir(): string | undefined {
 }
 
 /**
- * The bundle of `workflowsPath` for `workflowBundle: { code }`: from the cache when the sources are the ones it
+ * The bundle of `workflowsPath` for Worker.create's `workflowBundle`: from the cache when the sources are the ones it
  * was made from, else made in a child process and cached (a cache that cannot be written only costs the time).
  */
 export async function bundleInChild(workflowsPath = WORKFLOWS): Promise<WorkflowBundle> {

@@ -254,12 +254,7 @@ async function serve(
   limitWorkflowHeap();
   // The worker polls before its configuration is accepted: the registry's workflow runs on this task queue, so
   // even the first worker of a deployment answers its own join. Its activities wait for the answer.
-  let accept!: () => void;
-  let refuse!: (err: Error) => void;
-  const activityGate = new Promise<void>((resolve, reject) => {
-    accept = resolve;
-    refuse = reject;
-  });
+  const { promise: activityGate, resolve: accept, reject: refuse } = Promise.withResolvers<void>();
   activityGate.catch(() => undefined);
   const worker = await createNodepoolWorker({
     connection,
@@ -276,31 +271,26 @@ async function serve(
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await running;
   };
-  let membership;
-  try {
-    membership = await joinConfigRegistry({
-      client,
-      taskQueue,
-      summary,
-      identity,
-      replace: args.replaceConfig,
-      onHeartbeatError: (err) => log.warn({ err: err.message }, 'configuration registry heartbeat failed'),
-    });
-  } catch (err) {
+  const membership = await joinConfigRegistry({
+    client,
+    taskQueue,
+    summary,
+    identity,
+    replace: args.replaceConfig,
+    onHeartbeatError: (err) => log.warn({ err: err.message }, 'configuration registry heartbeat failed'),
+  }).catch(async (err: unknown) => {
     refuse(err as Error);
     await stopWorker();
-    if (err instanceof ConfigRefused) throw new StartupError(err.message, 3);
-    throw err;
-  }
+    throw err instanceof ConfigRefused ? new StartupError(err.message, 3) : err;
+  });
   accept();
   log.info(
     { digest: summary.digest, how: membership.result.how, previous: membership.result.previous?.digest },
     'configuration registered',
   );
   let exitCode = 0;
-  const joined = membership;
   try {
-    void joined.replaced.then((r) => {
+    void membership.replaced.then((r) => {
       process.stderr.write(`nodepool-worker: ${describeReplacement(taskQueue, summary, r)}\n`);
       exitCode = 3;
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -312,7 +302,7 @@ async function serve(
       log.info({ signal }, 'stopping: running activities get the shutdown grace time; a second signal stops now');
       // Heartbeats end before the drain: once this worker stops polling, one of its own might wait for another
       // worker to apply it, after the leave (worker/config-registry.ts).
-      void joined.stopHeartbeats().finally(() => {
+      void membership.stopHeartbeats().finally(() => {
         if (worker.getState() === 'RUNNING') worker.shutdown();
       });
     };
@@ -321,7 +311,7 @@ async function serve(
     log.info('worker stopped');
   } finally {
     await stopWorker().catch(() => undefined);
-    await joined.close();
+    await membership.close();
   }
   return exitCode;
 }
