@@ -125,8 +125,48 @@ async function proxy(handler: (req: IncomingMessage, res: ServerResponse) => voi
   const srv = createServer(handler);
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const { port } = srv.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((r) => srv.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server: srv,
+    close: () => new Promise<void>((r) => srv.close(() => r())),
+  };
 }
+
+test(
+  'API calls share at most 16 kept-alive connections per endpoint, however many run at once',
+  { timeout: 20_000 },
+  async (t) => {
+    // Requests are held until 16 are waiting, then all answered: more connections than 16 would show as more than 16
+    // waiting at once, and connections not kept alive as more than 16 made.
+    let connections = 0;
+    let mostWaiting = 0;
+    let waiting: ServerResponse[] = [];
+    const p = await proxy((req, res) => {
+      waiting.push(res);
+      mostWaiting = Math.max(mostWaiting, waiting.length);
+      if (waiting.length < 16) return;
+      for (const r of waiting.splice(0)) {
+        r.writeHead(200, { 'content-type': 'application/json' });
+        r.end(JSON.stringify({ servers: [] }));
+      }
+      waiting = [];
+    });
+    t.after(p.close);
+    p.server.on('connection', () => connections++);
+    const http = new HttpClient({ timeoutMs: 15_000, secrets: () => [] });
+    const answers = await Promise.all(
+      Array.from({ length: 64 }, (_, i) =>
+        http.request({ operation: 'server.list', method: 'GET', url: `${p.url}/servers?i=${i}` }),
+      ),
+    );
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      Array.from({ length: 64 }, () => 200),
+    );
+    assert.equal(mostWaiting, 16);
+    assert.equal(connections, 16);
+  },
+);
 
 test('redirects are refused rather than followed with the token, and echoed secrets are scrubbed', async (t) => {
   const p = await proxy((req, res) => {

@@ -1,8 +1,8 @@
-// fetch with the things every OpenStack call needs: a deadline, errors mapped to the typed provider errors,
+// HTTP with the things every OpenStack call needs: a deadline, errors mapped to the typed provider errors,
 // Retry-After honoured, and secrets scrubbed from anything a cloud echoes back.
 import { createReadStream } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Transform } from 'node:stream';
 import { Invalid, NotFound, ProviderError, QuotaExceeded, RateLimited, Transient, redact } from '../errors.ts';
 
@@ -138,16 +138,48 @@ interface RawResponse {
   text: string;
 }
 
-async function fetchText(
+/**
+ * Every API call of the process shares these agents: at most API_SOCKETS connections per endpoint, kept open
+ * between calls. fetch (undici) opens a connection per concurrent call and keeps them: a worker launching 500
+ * nodes held 1,100 sockets to five clouds, and ~60 MiB of memory with them.
+ */
+const API_SOCKETS = 16;
+const agentOptions = { keepAlive: true, maxSockets: API_SOCKETS, maxFreeSockets: API_SOCKETS, timeout: 30_000 };
+const httpAgent = new HttpAgent(agentOptions);
+const httpsAgent = new HttpsAgent(agentOptions);
+
+function fetchText(
   method: string,
   url: string,
   headers: Record<string, string>,
   body: string | undefined,
   signal: AbortSignal,
 ): Promise<RawResponse> {
-  // Never follow redirects: X-Auth-Token would go wherever the Location points.
-  const res = await fetch(url, { method, headers, body, signal, redirect: 'manual' });
-  return { status: res.status, headers: res.headers, text: await res.text() };
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const https = target.protocol === 'https:';
+    const send = https ? httpsRequest : httpRequest;
+    const sized = body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) };
+    // Never follows redirects (node:http does not): X-Auth-Token would go wherever the Location points.
+    const req = send(target, { method, headers: sized, signal, agent: https ? httpsAgent : httpAgent }, (res) =>
+      collect(res, resolve, reject),
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function collect(res: IncomingMessage, resolve: (r: RawResponse) => void, reject: (err: Error) => void): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (c: Buffer) => chunks.push(c));
+  res.on('error', reject);
+  res.on('end', () => {
+    const h = new Headers();
+    for (const [k, v] of Object.entries(res.headers)) {
+      if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+    }
+    resolve({ status: res.statusCode ?? 0, headers: h, text: Buffer.concat(chunks).toString('utf8') });
+  });
 }
 
 /**
@@ -164,18 +196,8 @@ function streamFile(
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(target, { method, headers, signal }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const h = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) {
-          if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
-        }
-        resolve({ status: res.statusCode ?? 0, headers: h, text: Buffer.concat(chunks).toString('utf8') });
-      });
-    });
+    // Its own connection, not the API agents': an upload must not wait behind API calls, nor they behind it.
+    const req = send(target, { method, headers, signal }, (res) => collect(res, resolve, reject));
     req.on('error', reject);
     const file = createReadStream(upload.path, { highWaterMark: 1 << 20 });
     const source = upload.through ? file.pipe(upload.through()) : file;
@@ -232,6 +254,9 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
 
 function networkReason(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('E'))
+    return err.message.includes(code) ? err.message : `${code} ${err.message}`;
   const cause = err.cause as { code?: string; message?: string } | undefined;
   if (cause && (cause.code || cause.message)) return [cause.code, cause.message].filter(Boolean).join(' ');
   return err.message;
