@@ -51,6 +51,11 @@ export async function createNodepoolWorker(opts: NodepoolWorkerOptions): Promise
     // On SIGTERM running activities get this long to finish before they are cancelled (and later retried),
     // so a deploy does not throw away a conversion that is nearly done. Match the service manager's stop timeout.
     shutdownGraceTime: '2 minutes',
+    // The one workflow thread runs workflow tasks one at a time; more in flight only interleaves them, so each takes
+    // longer. After a restart every pool replays its whole history: with the SDK's 40, five pools replaying together
+    // all outran the task timeout, were dropped and replayed again (20-25 s to 2,000 READY instead of 11, and 20-40
+    // MiB more memory: bench:pool). Two is the least the SDK takes (one sticky and one normal poll).
+    maxConcurrentWorkflowTaskExecutions: 2,
     ...opts.overrides,
   });
 }

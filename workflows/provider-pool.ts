@@ -120,8 +120,10 @@ const { deleteNodes, deleteLeakedServers } = proxyActivities<Activities>({
 const LAUNCH_BATCH = 50;
 const SPARE_IDS_LOW = 64;
 const SPARE_IDS_BATCH = 256;
-// History and update limits of one run (Temporal allows 2,000 updates and 50k events); continue-as-new well before.
-const MAX_EVENTS = 8_000;
+// History and update limits of one run (Temporal allows 2,000 updates and 50k events); continue-as-new well before,
+// at our own length rather than the server's suggestion (which came near 4,000 events here): a worker that restarts replays the current run, and
+// the replay must end well within POOL_TASK_TIMEOUT.
+const MAX_EVENTS = 4_000;
 const MAX_UPDATES = 1_500;
 // Past this, continue-as-new even with launches in flight (the next run resumes them).
 const HARD_MAX_EVENTS = 20_000;
