@@ -11,6 +11,7 @@ import {
   condition,
   makeContinueAsNewFunc,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -121,9 +122,13 @@ const LAUNCH_BATCH = 50;
 const SPARE_IDS_LOW = 64;
 const SPARE_IDS_BATCH = 256;
 // History and update limits of one run (Temporal allows 2,000 updates and 50k events); continue-as-new well before,
-// at our own length rather than the server's suggestion (which came near 4,000 events here): a worker that restarts replays the current run, and
-// the replay must end well within POOL_TASK_TIMEOUT.
+// at our own length rather than at the server's suggestion (which came near 4,000 events here): a worker that
+// restarts replays the current run, and the replay must end well within POOL_TASK_TIMEOUT.
 const MAX_EVENTS = 4_000;
+// Runs started before that limit drain at 8,000 events or the server's suggestion: a run in flight at the upgrade
+// keeps its limit, since a replay that began draining earlier than its history did would not match it.
+const MAX_EVENTS_BEFORE_PATCH = 8_000;
+const RUN_LENGTH_PATCH = 'pool-runs-of-4000-events';
 const MAX_UPDATES = 1_500;
 // Past this, continue-as-new even with launches in flight (the next run resumes them).
 const HARD_MAX_EVENTS = 20_000;
@@ -141,6 +146,7 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
   const reconcileMs = (input.reconcileSeconds ?? 60) * 1000;
   const graceMs = (input.leakGraceSeconds ?? 300) * 1000;
   const keepRequestsMs = (input.requestRetentionSeconds ?? 3600) * 1000;
+  const maxEvents = input.maxEvents ?? (patched(RUN_LENGTH_PATCH) ? MAX_EVENTS : MAX_EVENTS_BEFORE_PATCH);
   let state: PoolState = input.state ?? emptyPoolState();
   let settings = input.settings;
   let spareIds = input.spareIds ?? [];
@@ -641,7 +647,7 @@ export async function providerPool(input: ProviderPoolInput): Promise<never> {
     setCurrentDetails(summary());
 
     const info = workflowInfo();
-    if (info.historyLength > (input.maxEvents ?? MAX_EVENTS) || updates > MAX_UPDATES || info.continueAsNewSuggested) {
+    if (info.historyLength > maxEvents || updates > MAX_UPDATES || info.continueAsNewSuggested) {
       // Launches and deletions in flight finish in this run first (their results come back here), unless the
       // history must go now or they take long: the next run resumes whatever is still building or deleting.
       if (!draining) drainingSince = Date.now();
