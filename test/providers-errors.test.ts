@@ -133,7 +133,7 @@ async function proxy(handler: (req: IncomingMessage, res: ServerResponse) => voi
 }
 
 test(
-  'API calls share at most 16 kept-alive connections per endpoint, however many run at once',
+  'API calls share at most 16 kept-alive connections per endpoint, however many run at once, closed when idle',
   { timeout: 20_000 },
   async (t) => {
     // Requests are held until 16 are waiting, then all answered: more connections than 16 would show as more than 16
@@ -153,6 +153,8 @@ test(
     });
     t.after(p.close);
     p.server.on('connection', () => connections++);
+    // The server would keep idle connections for a minute: closing them is the client's doing.
+    p.server.keepAliveTimeout = 60_000;
     const http = new HttpClient({ timeoutMs: 15_000, secrets: () => [] });
     const answers = await Promise.all(
       Array.from({ length: 64 }, (_, i) =>
@@ -165,6 +167,14 @@ test(
     );
     assert.equal(mostWaiting, 16);
     assert.equal(connections, 16);
+    // Idle connections are closed by the client after 4 s, before servers that close at 5 s would.
+    const deadline = Date.now() + 15_000;
+    let open = 16;
+    while (open > 0 && Date.now() < deadline) {
+      open = await new Promise<number>((r, j) => p.server.getConnections((err, n) => (err ? j(err) : r(n))));
+      if (open > 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(open, 0, 'the idle connections were closed');
   },
 );
 
