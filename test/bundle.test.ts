@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { SourceMap, type SourceMapPayload } from 'node:module';
 import { join } from 'node:path';
 import { WORKFLOWS, bundleInChild, sourceDigest, type WorkflowBundle } from '../worker/bundle.ts';
 import { WORKFLOW_JS_TARGET, webpackConfigHook } from '../worker/bundler-options.ts';
@@ -101,6 +102,24 @@ test('workflow code is compiled for ES2022: object spreads stay native, not a he
   // swc's ES2017 output calls _object_spread/_define_property for every `{ ...x }` of the pool's state.
   assert.doesNotMatch(code, /function _object_spread\(/);
   assert.match(code, /\{\s*\.\.\.state,/);
+});
+
+test("the bundle's source map maps to the TypeScript sources without carrying their text", async () => {
+  const code = bundleCode(await bundleInChild(WORKFLOWS));
+  const at = code.lastIndexOf('//# sourceMappingURL=data:');
+  assert.ok(at > 0, 'the SDK needs an inline source map');
+  const payload = JSON.parse(
+    Buffer.from(code.slice(code.indexOf('base64,', at) + 'base64,'.length).trim(), 'base64').toString('utf8'),
+  ) as SourceMapPayload & { sourcesContent?: unknown };
+  assert.equal(payload.sourcesContent, undefined);
+  // Where providerPool is defined in the bundle maps back to where it is defined in its source.
+  const offset = code.indexOf('async function providerPool(');
+  const line = code.slice(0, offset).split('\n').length - 1;
+  const column = offset - (code.lastIndexOf('\n', offset) + 1);
+  const entry = new SourceMap(payload).findEntry(line, column) as { originalSource?: string; originalLine?: number };
+  assert.match(entry.originalSource ?? '', /workflows\/provider-pool\.ts$/);
+  const source = readFileSync(join(import.meta.dirname, '..', 'workflows', 'provider-pool.ts'), 'utf8').split('\n');
+  assert.match(source[entry.originalLine ?? -1] ?? '', /export async function providerPool\(/);
 });
 
 test('bundling fails loudly if the SDK stops compiling TypeScript with swc-loader', () => {

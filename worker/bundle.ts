@@ -100,6 +100,24 @@ export async function bundleInChild(workflowsPath = WORKFLOWS): Promise<Workflow
   }
 }
 
+/**
+ * The bundle without the sources' text in its inline source map. The SDK keeps the map in the worker's main thread
+ * and gives the workflow thread a copy, for as long as the worker runs. Stack traces need only the mappings and the
+ * sources' paths; the stack-trace query sends sources only with showStackTraceSources, which nodepool leaves off.
+ */
+export function withoutSourcesContent(code: string): string {
+  // Found as the SDK finds it (it refuses a bundle without one).
+  const at = code.lastIndexOf('//# sourceMappingURL=data:');
+  const data = at < 0 ? -1 : code.indexOf('base64,', at);
+  if (data < 0) throw new Error('the workflow bundle has no inline source map');
+  const start = data + 'base64,'.length;
+  const map = JSON.parse(Buffer.from(code.slice(start).trim(), 'base64').toString('utf8')) as {
+    sourcesContent?: unknown;
+  };
+  delete map.sourcesContent;
+  return `${code.slice(0, start)}${Buffer.from(JSON.stringify(map)).toString('base64')}\n`;
+}
+
 /** Keeps the newest few bundles: older code's bundles are never read again. */
 function prune(dir: string): void {
   const files = readdirSync(dir)
@@ -123,5 +141,5 @@ if (import.meta.main && process.argv[2] === '--warm') {
   if (!workflowsPath || !out) throw new Error('usage: node worker/bundle.ts WORKFLOWS OUT');
   const { bundleWorkflowCode } = await import('@temporalio/worker');
   const { code } = await bundleWorkflowCode({ workflowsPath, logger: undefined, ...BUNDLER_OPTIONS });
-  writeFileSync(out, code);
+  writeFileSync(out, withoutSourcesContent(code));
 }
