@@ -43,6 +43,8 @@ export default tseslint.config(
           ],
         },
       ],
+      // no-restricted-imports does not look at import(): the sandbox's bundle is made from static imports only.
+      'no-restricted-syntax': ['error', { selector: 'ImportExpression', message: 'workflows import statically' }],
     },
   },
   {
@@ -59,6 +61,14 @@ export default tseslint.config(
               message: 'the CLI reaches the worker through Temporal; shared data shapes live in core/',
             },
           ],
+        },
+      ],
+      // The same for import(), which no-restricted-imports does not look at (most of the CLI loads lazily).
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: String.raw`ImportExpression[source.value=/(^|\/)(activities|providers|db)\/|\/worker\/worker\.ts$/]`,
+          message: 'the CLI reaches the worker through Temporal; shared data shapes live in core/',
         },
       ],
     },

@@ -62,3 +62,31 @@ test('the CLI may not import activities, providers or the database, not even the
     [],
   );
 });
+
+test('the same layers hold for import(), which the CLI uses to load its commands lazily', async () => {
+  const eslint = new ESLint({ cwd: ROOT });
+  const filePath = join(ROOT, 'cli', 'actions', 'info.ts');
+  const lint = async (spec: string): Promise<string[]> => {
+    const [result] = await eslint.lintText(`export const load = () => import('${spec}');\n`, { filePath });
+    return (result?.messages ?? []).map((m) => m.message);
+  };
+  for (const spec of [
+    '../../activities/provider.ts',
+    '../../providers/index.ts',
+    '../../db/orm.ts',
+    '../../worker/worker.ts',
+  ])
+    assert.ok(
+      (await lint(spec)).some((m) => m.includes('reaches the worker through Temporal')),
+      spec,
+    );
+  for (const spec of ['../../core/views.ts', '../../worker/bundle.ts', '@temporalio/client'])
+    assert.deepEqual(await lint(spec), [], spec);
+  const [workflow] = await eslint.lintText("export const load = () => import('../core/pool-plan.ts');\n", {
+    filePath: join(ROOT, 'workflows', 'worker-health.ts'),
+  });
+  assert.ok(
+    (workflow?.messages ?? []).some((m) => m.message === 'workflows import statically'),
+    'a workflow may not import() at all',
+  );
+});
