@@ -3,7 +3,7 @@
 // a command 35 ms and a worker about 20 MB of memory for its whole life.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 
@@ -16,6 +16,18 @@ export const ROOT = resolve(import.meta.dirname, '..');
 export function cacheDir(target) {
   const configured = process.env.NODEPOOL_JS_CACHE;
   if (configured === 'off' || configured === '') return undefined;
+  if (configured !== undefined) {
+    const inside = relative(ROOT, resolve(configured));
+    if (inside.startsWith('..') || isAbsolute(inside)) {
+      // Called by the entry points only, before anything else runs: one line and out, as for a bad option.
+      process.stderr.write(
+        `nodepool: NODEPOOL_JS_CACHE=${configured} is outside this checkout (${ROOT}), but the bundles import ` +
+          `packages from its node_modules: use a directory under ${ROOT}, or NODEPOOL_JS_CACHE=off to run from ` +
+          `the sources\n`,
+      );
+      process.exit(2);
+    }
+  }
   return join(configured ?? join(ROOT, 'node_modules', '.cache', 'nodepool-js'), target);
 }
 

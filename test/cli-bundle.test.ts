@@ -84,6 +84,17 @@ test('the first command makes the bundle; from it the CLI answers as from the so
   }
 });
 
+test('a bundle cache outside the checkout is refused with what to do, before anything is made', (t) => {
+  const outside = mkdtempSync(join(tmpdir(), 'nodepool-js-outside-'));
+  t.after(() => rmSync(outside, { recursive: true, force: true }));
+  for (const entry of ['bin/nodepool.js', 'bin/nodepool-worker.js']) {
+    const r = nodepool(entry, ['--help'], { NODEPOOL_JS_CACHE: outside });
+    assert.equal(r.status, 2, `${entry}: ${r.stderr}`);
+    assert.match(r.stderr, /NODEPOOL_JS_CACHE=.* is outside this checkout .*NODEPOOL_JS_CACHE=off/);
+  }
+  assert.deepEqual(readdirSync(outside), []);
+});
+
 test('the worker runs from a bundle of its own sources only; a missing one is made before it starts', async (t) => {
   // Inside the checkout, as a cache must be: the bundles import packages from its node_modules.
   const root = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'nodepool-js-test-'));
