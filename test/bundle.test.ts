@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { SourceMap, type SourceMapPayload } from 'node:module';
 import { join } from 'node:path';
-import { WORKFLOWS, bundleInChild, sourceDigest, type WorkflowBundle } from '../worker/bundle.ts';
+import { WORKFLOWS, bundleInChild, inlineSourceMap, sourceDigest, type WorkflowBundle } from '../worker/bundle.ts';
 import { WORKFLOW_JS_TARGET, webpackConfigHook } from '../worker/bundler-options.ts';
 
 // The smallest workflow module: the cache's behaviour does not depend on what is bundled.
@@ -106,11 +106,7 @@ test('workflow code is compiled for ES2022: object spreads stay native, not a he
 
 test("the bundle's source map maps to the TypeScript sources without carrying their text", async () => {
   const code = bundleCode(await bundleInChild(WORKFLOWS));
-  const at = code.lastIndexOf('//# sourceMappingURL=data:');
-  assert.ok(at > 0, 'the SDK needs an inline source map');
-  const payload = JSON.parse(
-    Buffer.from(code.slice(code.indexOf('base64,', at) + 'base64,'.length).trim(), 'base64').toString('utf8'),
-  ) as SourceMapPayload & { sourcesContent?: unknown };
+  const payload = inlineSourceMap(code).map as SourceMapPayload & { sourcesContent?: unknown };
   assert.equal(payload.sourcesContent, undefined);
   // Where providerPool is defined in the bundle maps back to where it is defined in its source.
   const offset = code.indexOf('async function providerPool(');

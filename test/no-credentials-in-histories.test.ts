@@ -189,10 +189,9 @@ test('after a build, uploads to both providers and min-ready nodes on both, no h
   );
 
   const client: Client = env.client;
-  // The configuration registry's workflow runs on the same task queue.
-  const queues = [env.taskQueue];
+  // Every workflow of the deployment, the configuration registry's included, runs on its task queue.
   const ids: { workflowId: string; runId: string; type: string }[] = [];
-  for await (const w of client.workflow.list({ query: queues.map((q) => `TaskQueue = '${q}'`).join(' OR ') }))
+  for await (const w of client.workflow.list({ query: `TaskQueue = '${env.taskQueue}'` }))
     ids.push({ workflowId: w.workflowId, runId: w.runId, type: w.type });
   const types = new Set(ids.map((w) => w.type));
   // The scan covers the whole run, not a corner of it.

@@ -11,7 +11,7 @@ import type { PoolView } from '../workflows/pool-api.ts';
 import { POOL_TASK_TIMEOUT } from '../workflows/pool-api.ts';
 import { providerPool } from '../workflows/provider-pool.ts';
 import { plainImage } from './support/glance.ts';
-import { createNodepoolEnv, type NodepoolEnv } from './support/nodepool.ts';
+import { createNodepoolEnv, simProvider, type NodepoolEnv } from './support/nodepool.ts';
 import { until } from './support/poll.ts';
 import { killed } from './support/process.ts';
 
@@ -31,17 +31,8 @@ labels:
   - { name: slow, min-ready: 4 }
   - { name: busy, min-ready: 2 }
 providers:
-  - name: ${slow}
-    cloud: slowcloud
-    rate: 0
-    boot-timeout: 30
-    cloud-images: [{name: cirros, image-name: cirros-0.6, connection-port: {{sshPort}}}]
-    pools: [{name: main, max-servers: 4, labels: [{name: slow, cloud-image: cirros, flavor-name: m1.tiny}]}]
-  - name: ${busy}
-    cloud: simcloud
-    rate: 0
-    cloud-images: [{name: cirros, image-name: cirros-0.6, connection-port: {{sshPort}}}]
-    pools: [{name: main, max-servers: 12, labels: [{name: busy, cloud-image: cirros, flavor-name: m1.tiny}]}]
+${simProvider({ name: slow, label: 'slow', maxServers: 4, cloud: 'slowcloud', extra: ['boot-timeout: 30'] })}
+${simProvider({ name: busy, label: 'busy', maxServers: 12 })}
 temporal:
   address: {{temporal}}
   task-queue: {{taskQueue}}

@@ -12,7 +12,7 @@ import { poolWorkflowId } from '../workflows/ids.ts';
 import type { PoolView } from '../workflows/pool-api.ts';
 import { SEARCH_ATTRIBUTES, dynamicConfigArgs } from '../workflows/search-attributes.ts';
 import { plainImage } from './support/glance.ts';
-import { createNodepoolEnv, type NodepoolEnv } from './support/nodepool.ts';
+import { createNodepoolEnv, simProvider, type NodepoolEnv } from './support/nodepool.ts';
 import { until } from './support/poll.ts';
 
 let env: NodepoolEnv;
@@ -72,11 +72,7 @@ before(async () => {
     config: `
 labels: [{ name: small, min-ready: 2 }]
 providers:
-  - name: ${provider}
-    cloud: simcloud
-    rate: 0
-    cloud-images: [{name: cirros, image-name: cirros-0.6, connection-port: {{sshPort}}}]
-    pools: [{name: main, max-servers: 4, labels: [{name: small, cloud-image: cirros, flavor-name: m1.tiny}]}]
+${simProvider({ name: provider, label: 'small', maxServers: 4 })}
 temporal:
   address: 127.0.0.1:${port}
   task-queue: {{taskQueue}}

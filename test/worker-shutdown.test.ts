@@ -10,7 +10,7 @@ import { adapterForCloud, isOwnedBy } from '../providers/index.ts';
 import { poolWorkflowId } from '../workflows/ids.ts';
 import { configRegistryWorkflowId, registryQuery } from '../workflows/config-registry.ts';
 import { plainImage } from './support/glance.ts';
-import { createNodepoolEnv, type NodepoolEnv } from './support/nodepool.ts';
+import { createNodepoolEnv, simProvider, type NodepoolEnv } from './support/nodepool.ts';
 import { until } from './support/poll.ts';
 
 // The launch in flight at SIGTERM outlasts a heartbeat interval, so one heartbeat falls inside the drain.
@@ -28,16 +28,8 @@ before(async () => {
     config: `
 labels: [{ name: small, min-ready: 1 }, { name: asked, min-ready: 0 }]
 providers:
-  - name: ${provider}
-    cloud: simcloud
-    rate: 0
-    cloud-images: [{name: cirros, image-name: cirros-0.6, connection-port: {{sshPort}}}]
-    pools: [{name: main, max-servers: 1, labels: [{name: small, cloud-image: cirros, flavor-name: m1.tiny}]}]
-  - name: ${onDemand}
-    cloud: simcloud
-    rate: 0
-    cloud-images: [{name: cirros, image-name: cirros-0.6, connection-port: {{sshPort}}}]
-    pools: [{name: main, max-servers: 1, labels: [{name: asked, cloud-image: cirros, flavor-name: m1.tiny}]}]
+${simProvider({ name: provider, label: 'small', maxServers: 1 })}
+${simProvider({ name: onDemand, label: 'asked', maxServers: 1 })}
 temporal:
   address: {{temporal}}
   task-queue: {{taskQueue}}

@@ -100,20 +100,22 @@ export async function bundleInChild(workflowsPath = WORKFLOWS): Promise<Workflow
   }
 }
 
+/** A bundle's inline source map, found as the SDK finds it (it refuses a bundle without one), and where it starts. */
+export function inlineSourceMap(code: string): { start: number; map: { sources: string[]; sourcesContent?: unknown } } {
+  const at = code.lastIndexOf('//# sourceMappingURL=data:');
+  const data = at < 0 ? -1 : code.indexOf('base64,', at);
+  if (data < 0) throw new Error('the workflow bundle has no inline source map');
+  const start = data + 'base64,'.length;
+  return { start, map: JSON.parse(Buffer.from(code.slice(start).trim(), 'base64').toString('utf8')) };
+}
+
 /**
  * The bundle without the sources' text in its inline source map. The SDK keeps the map in the worker's main thread
  * and gives the workflow thread a copy, for as long as the worker runs. Stack traces need only the mappings and the
  * sources' paths; the stack-trace query sends sources only with showStackTraceSources, which nodepool leaves off.
  */
 export function withoutSourcesContent(code: string): string {
-  // Found as the SDK finds it (it refuses a bundle without one).
-  const at = code.lastIndexOf('//# sourceMappingURL=data:');
-  const data = at < 0 ? -1 : code.indexOf('base64,', at);
-  if (data < 0) throw new Error('the workflow bundle has no inline source map');
-  const start = data + 'base64,'.length;
-  const map = JSON.parse(Buffer.from(code.slice(start).trim(), 'base64').toString('utf8')) as {
-    sourcesContent?: unknown;
-  };
+  const { start, map } = inlineSourceMap(code);
   delete map.sourcesContent;
   return `${code.slice(0, start)}${Buffer.from(JSON.stringify(map)).toString('base64')}\n`;
 }

@@ -267,8 +267,11 @@ async function serve(
     overrides: { identity, workflowBundle },
   });
   const running = worker.run(); // RUNNING from here on: shutdown() may be called
-  const stopWorker = async (): Promise<void> => {
+  const shutdown = (): void => {
     if (worker.getState() === 'RUNNING') worker.shutdown();
+  };
+  const stopWorker = async (): Promise<void> => {
+    shutdown();
     await running;
   };
   const membership = await joinConfigRegistry({
@@ -302,9 +305,7 @@ async function serve(
       log.info({ signal }, 'stopping: running activities get the shutdown grace time; a second signal stops now');
       // Heartbeats end before the drain: once this worker stops polling, one of its own might wait for another
       // worker to apply it, after the leave (worker/config-registry.ts).
-      void membership.stopHeartbeats().finally(() => {
-        if (worker.getState() === 'RUNNING') worker.shutdown();
-      });
+      void membership.stopHeartbeats().finally(shutdown);
     };
     log.info({ address, namespace, taskQueue, config: args.configPaths, identity }, 'worker polling');
     await running;

@@ -55,6 +55,28 @@ export interface NodepoolEnvOptions {
   files?: Record<string, [string, number?]>;
 }
 
+/**
+ * A provider entry of the nodepool.yaml given to createNodepoolEnv: one pool of one label, booting the cirros-0.6
+ * image the test uploads to its simulated cloud, ready once the simulator's SSH port answers.
+ */
+export function simProvider(p: {
+  name: string;
+  label: string;
+  maxServers: number;
+  cloud?: string;
+  /** More keys of the provider, e.g. 'boot-timeout: 30'. */
+  extra?: string[];
+}): string {
+  return [
+    `  - name: ${p.name}`,
+    `    cloud: ${p.cloud ?? 'simcloud'}`,
+    '    rate: 0',
+    ...(p.extra ?? []).map((line) => `    ${line}`),
+    '    cloud-images: [{name: cirros, image-name: cirros-0.6, connection-port: {{sshPort}}}]',
+    `    pools: [{name: main, max-servers: ${p.maxServers}, labels: [{name: ${p.label}, cloud-image: cirros, flavor-name: m1.tiny}]}]`,
+  ].join('\n');
+}
+
 export async function createNodepoolEnv(opts: NodepoolEnvOptions): Promise<NodepoolEnv> {
   const dir = mkdtempSync(join(tmpdir(), `nodepool-${opts.prefix}-`));
   const sshPort = await freePort();
